@@ -1,0 +1,1 @@
+//! `tilc-dtype`: element types of any width (work in progress).

@@ -1,0 +1,1 @@
+//! `tilc-layout`: the layout algebra (work in progress).

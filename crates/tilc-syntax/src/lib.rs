@@ -1,0 +1,1 @@
+//! `tilc-syntax`: the .tl front end (work in progress).
