@@ -22,6 +22,8 @@ enum Command {
     Fmt(cmd::fmt::FmtArgs),
     Dtype(cmd::dtype::DtypeArgs),
     Layout(cmd::layout::LayoutArgs),
+    Run(cmd::run::RunArgs),
+    Build(cmd::build::BuildArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +33,7 @@ fn main() -> ExitCode {
         Command::Fmt(args) => cmd::fmt::run(args),
         Command::Dtype(args) => cmd::dtype::run(args),
         Command::Layout(args) => cmd::layout::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Build(args) => cmd::build::run(args),
     }
 }

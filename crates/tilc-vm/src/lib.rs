@@ -1,0 +1,1 @@
+//! `tilc-vm`: the block-level VM (work in progress).
