@@ -1,1 +1,4 @@
-//! `tilc-syntax`: the .tl front end (work in progress).
+//! `tilc-syntax`: the `.tl` front end (work in progress).
+
+pub mod ast;
+pub mod lexer;
