@@ -524,7 +524,8 @@ impl<'a> Block<'a> {
         let data = &k.insts[inst];
         self.stats.warp_insts += 1;
         self.stats.thread_insts += mask.count_ones() as u64;
-        let tid = |l: u32| w.id * 32 + l;
+        let wid = w.id;
+        let tid = move |l: u32| wid * 32 + l;
         use InstKind::*;
         match &data.kind {
             Special(sr) => {

@@ -111,19 +111,38 @@ fn const_text(ty: Type, bits: u64) -> String {
 }
 
 fn lower(x: impl fmt::Debug) -> String {
-    let s = format!("{x:?}");
-    let mut out = String::new();
-    for (n, c) in s.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if n > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
+    format!("{x:?}").to_ascii_lowercase()
+}
+
+fn binary_name(op: BinaryOp) -> &'static str {
+    use BinaryOp::*;
+    match op {
+        Add => "add",
+        Sub => "sub",
+        Mul => "mul",
+        MulHiS => "mulhi.s",
+        MulHiU => "mulhi.u",
+        DivS => "div.s",
+        DivU => "div.u",
+        RemS => "rem.s",
+        RemU => "rem.u",
+        And => "and",
+        Or => "or",
+        Xor => "xor",
+        Shl => "shl",
+        ShrU => "shr.u",
+        ShrS => "shr.s",
+        MinS => "min.s",
+        MaxS => "max.s",
+        MinU => "min.u",
+        MaxU => "max.u",
+        FAdd => "fadd",
+        FSub => "fsub",
+        FMul => "fmul",
+        FDiv => "fdiv",
+        FMin => "fmin",
+        FMax => "fmax",
     }
-    out
 }
 
 fn special_text(s: Special) -> String {
@@ -148,7 +167,7 @@ fn write_head(w: &mut String, k: &Kernel, i: Inst) -> fmt::Result {
         Const { ty, bits } => write!(w, "const {}", const_text(*ty, *bits)),
         Special(s) => write!(w, "special {}", special_text(*s)),
         Unary(op, a) => write!(w, "{} {a}", lower(op)),
-        Binary(op, a, b) => write!(w, "{} {a}, {b}", lower(op)),
+        Binary(op, a, b) => write!(w, "{} {a}, {b}", binary_name(*op)),
         Fma(a, b, c) => write!(w, "fma {a}, {b}, {c}"),
         Cmp(op, a, b) => write!(w, "cmp.{} {a}, {b}", lower(op)),
         Select(c, a, b) => write!(w, "select {c}, {a}, {b}"),
@@ -157,8 +176,8 @@ fn write_head(w: &mut String, k: &Kernel, i: Inst) -> fmt::Result {
             CastOp::HalfToF(f) => write!(w, "cvt.{f}_to_f32 {a}"),
             op => write!(w, "{} {a}", lower(op)),
         },
-        Half(op, f, a, b) => write!(w, "{}.{f} {a}, {b}", lower(op)),
-        HalfFma(f, a, b, c) => write!(w, "fma.{f} {a}, {b}, {c}"),
+        Half(op, f, a, b) => write!(w, "h{}.{f} {a}, {b}", lower(op)),
+        HalfFma(f, a, b, c) => write!(w, "hfma.{f} {a}, {b}, {c}"),
         F32x2ToFp8x2(f, hi, lo) => write!(w, "cvt.f32x2_to_{f}x2 {hi}, {lo}"),
         Fp8x2ToF16x2(f, a) => write!(w, "cvt.{f}x2_to_f16x2 {a}"),
         Extract(v, l) => write!(w, "extract {v}[{l}]"),

@@ -257,11 +257,11 @@ pub enum Token {
     #[regex(r"[0-9][0-9_]*[eE][+-]?[0-9]+", lex_float, priority = 6)]
     Float(FloatTok),
     /// Digits run into letters (`12ab`): never a valid token.
-    #[regex(r"[0-9][0-9A-Za-z_]*", |_| Err::<(), LexError>(LexError::BadNumber), priority = 1)]
+    #[regex(r"[0-9][0-9A-Za-z_]*", bad_number, priority = 1)]
     BadNumber,
     /// A string literal (value with escapes resolved).
     #[regex(r#""([^"\\\n]|\\[^\n])*""#, lex_string)]
-    #[regex(r#""([^"\\\n]|\\[^\n])*"#, |_| Err::<String, LexError>(LexError::UnterminatedString), priority = 1)]
+    #[regex(r#""([^"\\\n]|\\[^\n])*"#, unterminated_string, priority = 1)]
     Str(String),
     /// A name.
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |l| l.slice().to_string())]
@@ -281,6 +281,14 @@ pub enum Token {
 
     /// Text that is no token; the lexer has reported it. Never produced by logos itself.
     Error(LexError),
+}
+
+fn bad_number(_: &mut logos::Lexer<Token>) -> Result<(), LexError> {
+    Err(LexError::BadNumber)
+}
+
+fn unterminated_string(_: &mut logos::Lexer<Token>) -> Result<String, LexError> {
+    Err(LexError::UnterminatedString)
 }
 
 fn lex_int(lex: &mut logos::Lexer<Token>) -> Result<IntTok, LexError> {

@@ -120,6 +120,15 @@ pub fn ranks_fit(a: &str, b: &str, axes: &str) -> impl Fn(&mut LayoutGraph, Id, 
     }
 }
 
+/// `a` and `b` have the same rank (so reducing the same dimensions means the same on both).
+pub fn same_rank(a: &str, b: &str) -> impl Fn(&mut LayoutGraph, Id, &Subst) -> bool + use<> {
+    let (a, b) = (var(a), var(b));
+    move |egraph, _, subst| match (layout_of(egraph, subst, a), layout_of(egraph, subst, b)) {
+        (Some(la), Some(lb)) => la.rank() == lb.rank(),
+        _ => false,
+    }
+}
+
 /// `axes` is the identity permutation.
 pub fn is_identity_permutation(axes: &str) -> impl Fn(&mut LayoutGraph, Id, &Subst) -> bool + use<> {
     let axes = var(axes);
@@ -251,6 +260,38 @@ impl Applier<LayoutTerm, LayoutAnalysis> for DividePrims {
                     added.extend(add_checked(egraph, eclass, &crate::expr::LayoutExpr::Prim(c.clone()), rule));
                 }
             }
+        }
+        added
+    }
+}
+
+/// A primitive of several non-trivial dimensions written as the product of its one-dimensional
+/// factors in its own order (`column_local(2, 2) = local(1, 2) * local(2, 1)`): the inverse of
+/// [`MergePrims`], applied to divisors so that a division can cancel one factor at a time.
+pub struct SplitPrim {
+    /// The primitive's class.
+    pub a: &'static str,
+}
+
+impl Applier<LayoutTerm, LayoutAnalysis> for SplitPrim {
+    fn apply_one(&self, egraph: &mut LayoutGraph, _: Id, subst: &Subst, _: Option<&PatternAst<LayoutTerm>>, rule: Symbol) -> Vec<Id> {
+        let class = subst[var(self.a)];
+        let mut added = vec![];
+        for p in prims_of(egraph, class) {
+            let Primitive::Modes(kind, shape) = &p else { continue };
+            let mut dims: Vec<usize> = (0..shape.len()).filter(|&d| shape[d] > 1).collect();
+            if dims.len() < 2 {
+                continue;
+            }
+            if kind.is_column() {
+                dims.reverse();
+            }
+            let factors = dims.iter().map(|&d| {
+                let mut s = vec![1; shape.len()];
+                s[d] = shape[d];
+                crate::expr::LayoutExpr::Prim(Primitive::Modes(PrimKind::with(kind.is_spatial(), false), s))
+            });
+            added.extend(add_checked(egraph, class, &crate::expr::LayoutExpr::product(factors), rule));
         }
         added
     }
