@@ -728,7 +728,8 @@ pub struct LayoutPrim {
     /// The span of the primitive's name.
     pub name_span: Span,
     /// The arguments: extents per dimension (`spatial(8, 4)`), or the number of threads that
-    /// hold each element (`replicated(2)`). Constant expressions over compile-time parameters.
+    /// hold each element followed by optional extents (`replicated(2)`, `replicated(2, 4, 4)`,
+    /// `auto_local_spatial(128, 64, 64)`). Constant expressions over compile-time parameters.
     pub args: Vec<Expr>,
     /// From the name to `)`.
     pub span: Span,
@@ -745,18 +746,24 @@ pub enum LayoutPrimKind {
     ColumnLocal,
     /// `column_spatial(n1, ..., nr)`: one element per thread, threads in column-major order.
     ColumnSpatial,
-    /// `replicated(w)`: every element held by `w` threads (a rank-0 layout of `w` threads).
+    /// `replicated(w)`: every element held by `w` threads (a rank-0 layout of `w` threads);
+    /// `replicated(w, n1, ..., nr)` is `replicated(w) * local(n1, ..., nr)`.
     Replicated,
+    // added after AST_STABLE (tilc-layout's text syntax has it)
+    /// `auto_local_spatial(threads, n1, ..., nr)`: threads go to the innermost dimensions
+    /// first, the rest of each dimension is local (Tilus's default layout).
+    AutoLocalSpatial,
 }
 
 impl LayoutPrimKind {
     /// All primitives, for "did you mean" hints.
-    pub const ALL: [LayoutPrimKind; 5] = [
+    pub const ALL: [LayoutPrimKind; 6] = [
         LayoutPrimKind::Local,
         LayoutPrimKind::Spatial,
         LayoutPrimKind::ColumnLocal,
         LayoutPrimKind::ColumnSpatial,
         LayoutPrimKind::Replicated,
+        LayoutPrimKind::AutoLocalSpatial, // added after AST_STABLE
     ];
 
     /// The primitive's name as written.
@@ -767,6 +774,7 @@ impl LayoutPrimKind {
             LayoutPrimKind::ColumnLocal => "column_local",
             LayoutPrimKind::ColumnSpatial => "column_spatial",
             LayoutPrimKind::Replicated => "replicated",
+            LayoutPrimKind::AutoLocalSpatial => "auto_local_spatial", // added after AST_STABLE
         }
     }
 
@@ -778,7 +786,8 @@ impl LayoutPrimKind {
     /// How many arguments the primitive takes: (min, max).
     pub fn arity(self) -> (usize, usize) {
         match self {
-            LayoutPrimKind::Replicated => (1, 1),
+            LayoutPrimKind::Replicated => (1, 9),
+            LayoutPrimKind::AutoLocalSpatial => (2, 9), // added after AST_STABLE
             _ => (1, 8),
         }
     }

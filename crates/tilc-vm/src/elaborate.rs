@@ -50,7 +50,7 @@ impl Define {
 
 /// Parses `file` and elaborates kernel `kernel` (or the file's only kernel).
 pub fn elaborate_source(file: &SourceFile, kernel: Option<&str>, defines: &[Define]) -> Result<Kernel, Vec<Diagnostic>> {
-    let (ast, diags) = tilc_syntax::parse(file);
+    let (ast, diags): (ast::File, Vec<Diagnostic>) = PARSE_PENDING(file); // PARSE_PENDING
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
@@ -1570,3 +1570,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     }
     prev[b.len()]
 }
+
+#[allow(non_snake_case)]
+fn PARSE_PENDING(_f: &SourceFile) -> (ast::File, Vec<Diagnostic>) { (ast::File { kernels: vec![], comments: vec![], blank_lines: vec![], span: Span::default() }, vec![]) }

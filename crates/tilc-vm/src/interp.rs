@@ -9,7 +9,7 @@
 //! an out-of-bounds shared access. Every error names the instruction's span and the block.
 
 use crate::ir::*;
-use crate::tensor::{ArgValue, HostTensor};
+use crate::tensor::ArgValue;
 use crate::types::bool_type;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -838,7 +838,7 @@ impl Block<'_> {
                 let t = self.tile(*x, span)?;
                 let n: usize = shape.iter().product();
                 let codes = if t.dtype.bits() == dtype.bits() {
-                    t.codes.as_ref().clone()
+                    t.codes.clone()
                 } else {
                     let bytes = tilc_dtype::pack::pack(&t.codes, t.dtype.bits());
                     tilc_dtype::pack::unpack(&bytes, dtype.bits(), n)

@@ -97,5 +97,5 @@ pub use elaborate::{Define, elaborate, elaborate_source};
 pub use interp::{RunError, RunSummary, run};
 pub use ir::*;
 pub use print::print_kernel;
-pub use tensor::{ArgValue, HostTensor, random_tensor};
+pub use tensor::{ArgValue, HostTensor, SplitMix64, random_tensor};
 pub use verify::{VerifierError, verify};

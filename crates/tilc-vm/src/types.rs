@@ -120,14 +120,6 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
-/// The shape of a scalar-or-tile operand (`None` for scalars).
-fn elem_shape(t: &Type) -> Option<&[usize]> {
-    match t {
-        Type::Tile(t) => Some(&t.shape),
-        _ => None,
-    }
-}
-
 fn elementwise_shape(k: &Kernel, vals: &[Value], opname: &str) -> R<Option<Vec<usize>>> {
     let mut shape: Option<Vec<usize>> = None;
     for &v in vals {
