@@ -375,7 +375,10 @@ impl fmt::Display for FloatFormat {
             FloatFormat::F16 => write!(f, "f16"),
             FloatFormat::BF16 => write!(f, "bf16"),
             FloatFormat::E8M0 => write!(f, "e8m0"),
-            _ if !self.signed => write!(f, "ue{e}m{m}"),
+            _ if !self.signed && self.family == FloatFamily::FiniteNan && (7..=8).contains(&(e + m)) => {
+                write!(f, "ue{e}m{m}")
+            }
+            _ if !self.signed => write!(f, "ue{e}m{m}<{:?}>", self.family),
             _ if self.family == FloatFamily::for_signed_width(1 + e + m, e) => {
                 write!(f, "f{}e{e}m{m}", 1 + e + m)
             }

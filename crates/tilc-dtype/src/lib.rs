@@ -30,6 +30,21 @@
 //! A name that spells an existing format another way (`f16e5m10`, `f32e8m23`, `f16e8m7`)
 //! parses to that format and prints under its short name.
 //!
+//! ```
+//! use tilc_dtype::{DType, Overflow, Rounding, pack};
+//!
+//! let fp4 = DType::parse("f4e2m1").unwrap();
+//! assert_eq!(fp4.to_string(), "f4e2m1");
+//! assert_eq!(fp4.decode(0b0111), 6.0);
+//! // 5.0 is halfway between 4 (code 6) and 6 (code 7): ties go to the even code.
+//! assert_eq!(fp4.encode(5.0, Rounding::NearestEven, Overflow::Saturate), 6);
+//!
+//! // Eight u3 codes fill three bytes, element 0 in the lowest bits of byte 0.
+//! let bytes = pack::pack(&[1, 2, 3, 4, 5, 6, 7, 0], 3);
+//! assert_eq!(bytes, [0b1101_0001, 0b0101_1000, 0b0001_1111]);
+//! assert_eq!(pack::unpack_to_f32(&bytes, &DType::UInt(3), 8), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 0.0]);
+//! ```
+//!
 //! # Encoding
 //!
 //! [`DType::encode`] rounds an `f64` to the format with a [`Rounding`] mode and handles values

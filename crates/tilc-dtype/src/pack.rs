@@ -159,9 +159,19 @@ fn unpack_map<T: Copy>(bytes: &[u8], bits: u32, out: &mut [T], map: impl Fn(u64)
 fn unpack_small<const W: usize, T: Copy>(bytes: &[u8], out: &mut [T], map: &impl Fn(u64) -> T) {
     let m = mask(W as u32);
     let full = out.len() / 8;
-    for (dst, src) in out.chunks_exact_mut(8).zip(bytes.chunks_exact(W)) {
+    // Chunks whose whole 8-byte window lies inside `bytes` load it unaligned in one go.
+    let fast = if bytes.len() >= 8 { ((bytes.len() - 8) / W + 1).min(full) } else { 0 };
+    for (i, dst) in out[..fast * 8].chunks_exact_mut(8).enumerate() {
+        let window: [u8; 8] = bytes[i * W..i * W + 8].try_into().expect("8 bytes");
+        let word = u64::from_le_bytes(window);
+        for (j, d) in dst.iter_mut().enumerate() {
+            *d = map((word >> (j * W)) & m);
+        }
+    }
+    for (i, dst) in out[fast * 8..full * 8].chunks_exact_mut(8).enumerate() {
+        let start = (fast + i) * W;
         let mut buf = [0u8; 8];
-        buf[..W].copy_from_slice(src);
+        buf[..W].copy_from_slice(&bytes[start..start + W]);
         let word = u64::from_le_bytes(buf);
         for (j, d) in dst.iter_mut().enumerate() {
             *d = map((word >> (j * W)) & m);
@@ -212,6 +222,18 @@ pub fn unpack_to_f32(bytes: &[u8], dtype: &DType, n: usize) -> Vec<f32> {
 /// [`unpack_to_f32`] into `out` (`out.len()` elements).
 pub fn unpack_to_f32_into(bytes: &[u8], dtype: &DType, out: &mut [f32]) {
     let bits = dtype.bits();
+    // Integers convert arithmetically (vectorizable); other small types go through a table.
+    if let DType::UInt(b) = *dtype {
+        if b <= 24 {
+            return unpack_map(bytes, bits, out, |c| c as u32 as f32);
+        }
+    }
+    if let DType::Int(b) = *dtype {
+        if b <= 24 {
+            let shift = 32 - u32::from(b);
+            return unpack_map(bytes, bits, out, |c| (((c as u32) << shift) as i32 >> shift) as f32);
+        }
+    }
     if bits <= 8 {
         let mut table = [0f32; 256];
         for (code, v) in table.iter_mut().enumerate().take(1 << bits) {

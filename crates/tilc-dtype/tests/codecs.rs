@@ -351,3 +351,19 @@ fn names_parse_print_and_explain_errors() {
         assert!(err.contains('`'), "{bad}: error names the input: {err}");
     }
 }
+
+#[test]
+fn formats_built_by_hand_are_checked_and_named_honestly() {
+    let odd = FloatFormat::new(4, 3, true, FloatFamily::Ieee).unwrap();
+    assert_eq!(odd.to_string(), "f8e4m3<Ieee>");
+    assert!(DType::parse(&odd.to_string()).is_err(), "no name parses to a different format");
+    assert_eq!(odd.max_finite(), 240.0, "IEEE-like e4m3 reserves the top binade");
+    assert_eq!(FloatFormat::new(4, 3, true, FloatFamily::FiniteNan), Ok(FloatFormat::F8E4M3));
+    assert_eq!(FloatFormat::new(5, 3, false, FloatFamily::FiniteNan).unwrap().to_string(), "ue5m3");
+    assert_eq!(FloatFormat::new(3, 2, false, FloatFamily::Finite).unwrap().to_string(), "ue3m2<Finite>");
+    assert!(FloatFormat::new(9, 2, true, FloatFamily::Ieee).is_err());
+    assert!(FloatFormat::new(5, 24, true, FloatFamily::Ieee).is_err());
+    assert!(FloatFormat::new(5, 4, false, FloatFamily::FiniteNan).is_err(), "unsigned must fit a byte");
+    assert!(FloatFormat::new(8, 1, false, FloatFamily::PowerOfTwo).is_err());
+    assert!(FloatFormat::new(1, 3, true, FloatFamily::Ieee).is_err());
+}

@@ -70,11 +70,11 @@ fn write_facts(out: &mut String, dtype: &DType) -> std::fmt::Result {
             };
             writeln!(out, "{dtype}: {bits}-bit float, {layout}")?;
             writeln!(out, "  bias          {}", f.bias())?;
-            writeln!(out, "  max           {}", num(f.max_finite()))?;
+            writeln!(out, "  max           {}", num_pow2(f.max_finite()))?;
             writeln!(out, "  min           {}", num(f.min_finite()))?;
-            writeln!(out, "  min normal    {}", num(f.min_normal()))?;
+            writeln!(out, "  min normal    {}", num_pow2(f.min_normal()))?;
             match f.min_subnormal() {
-                Some(s) => writeln!(out, "  min subnormal {}", num(s))?,
+                Some(s) => writeln!(out, "  min subnormal {}", num_pow2(s))?,
                 None => writeln!(out, "  min subnormal none (no subnormals)")?,
             }
             let (inf, nan) = special_rules(f);
@@ -120,37 +120,62 @@ fn special_rules(f: &FloatFormat) -> (String, String) {
 
 fn write_table(out: &mut String, dtype: &DType) -> std::fmt::Result {
     let bits = dtype.bits();
-    let hex_width = bits.div_ceil(4) as usize;
+    let code_width = bits.div_ceil(4) as usize + 2;
+    let column = code_width.max(4);
+    let bits_column = (bits as usize).max(4);
     writeln!(out)?;
-    writeln!(out, "  {:<w$}  {:<b$}  value", "code", "bits", w = hex_width + 2, b = bits as usize)?;
+    writeln!(out, "  {:<column$}  {:<bits_column$}  value", "code", "bits")?;
+    let power_of_two = dtype.float_format().is_some_and(|f| f.family() == FloatFamily::PowerOfTwo);
     for code in 0..1u64 << bits {
         let value = dtype.decode(code);
-        let power = match dtype.float_format() {
-            Some(f) if f.family() == FloatFamily::PowerOfTwo && value.is_finite() => {
-                format!("  (2^{})", value.log2() as i32)
-            }
-            _ => String::new(),
-        };
-        writeln!(
-            out,
-            "  {:#0w$x}  {:0b$b}  {}{power}",
-            code,
-            code,
-            num(value),
-            w = hex_width + 2,
-            b = bits as usize
-        )?;
+        let shown = if power_of_two { num_pow2(value) } else { num(value) };
+        let hex = format!("{code:#0code_width$x}");
+        let binary = format!("{code:0b$b}", b = bits as usize);
+        writeln!(out, "  {hex:<column$}  {binary:<bits_column$}  {shown}")?;
     }
     Ok(())
 }
 
-/// A value as Rust prints f64 (shortest round-trip form), with NaN and Inf spelled out.
+/// A value in its shortest round-trip form: plain decimal between 1e-5 and 1e7, scientific
+/// otherwise, with NaN and Inf spelled out.
 fn num(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_string()
     } else if v.is_infinite() {
         if v > 0.0 { "+Inf".to_string() } else { "-Inf".to_string() }
-    } else {
+    } else if v == 0.0 || (1e-5..1e7).contains(&v.abs()) {
         format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// [`num`], followed by `(2^k)` when the value is a power of two.
+fn num_pow2(v: f64) -> String {
+    let bits = v.to_bits();
+    let is_pow2 = v > 0.0 && v.is_finite() && v.is_normal() && bits & ((1u64 << 52) - 1) == 0;
+    if is_pow2 { format!("{} (2^{})", num(v), ((bits >> 52) as i32) - 1023) } else { num(v) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f4e2m1_report_lists_all_sixteen_values() {
+        let text = describe(&DType::parse("f4e2m1").unwrap(), true);
+        let values: Vec<&str> =
+            text.lines().filter(|l| l.trim_start().starts_with("0x")).map(|l| l.split_whitespace().nth(2).unwrap()).collect();
+        let want = ["0", "0.5", "1", "1.5", "2", "3", "4", "6", "-0", "-0.5", "-1", "-1.5", "-2", "-3", "-4", "-6"];
+        assert_eq!(values, want);
+        assert!(text.contains("max           6\n"), "{text}");
+        assert!(text.contains("min subnormal 0.5 (2^-1)"), "{text}");
+    }
+
+    #[test]
+    fn wide_types_print_facts_without_a_table() {
+        let text = describe(&DType::F16, false);
+        assert!(text.contains("max           65504\n"), "{text}");
+        assert!(!text.contains("0x0000"), "{text}");
     }
 }
