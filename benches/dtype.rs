@@ -12,7 +12,9 @@ use tilc_dtype::{DType, Overflow, Rounding};
 const N: usize = 1 << 22;
 
 fn codes(bits: u32) -> Vec<u64> {
-    (0..N as u64).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) & ((1 << bits) - 1)).collect()
+    (0..N as u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) & ((1 << bits) - 1))
+        .collect()
 }
 
 fn unpack_and_pack(c: &mut Criterion) {
@@ -34,7 +36,14 @@ fn unpack_and_pack(c: &mut Criterion) {
         let d = DType::UInt(bits as u8);
         let values: Vec<f32> = codes(bits).iter().map(|&c| c as f32).collect();
         group.bench_with_input(BenchmarkId::from_parameter(d), &values, |b, values| {
-            b.iter(|| pack::pack_f32(black_box(values), &d, Rounding::NearestEven, Overflow::Saturate));
+            b.iter(|| {
+                pack::pack_f32(
+                    black_box(values),
+                    &d,
+                    Rounding::NearestEven,
+                    Overflow::Saturate,
+                )
+            });
         });
     }
     group.finish();
@@ -42,12 +51,16 @@ fn unpack_and_pack(c: &mut Criterion) {
 
 fn quantize(c: &mut Criterion) {
     let (rows, cols) = (4096, 4096);
-    let x: Vec<f32> = (0..rows * cols).map(|i| ((i as f32) * 0.001).sin()).collect();
+    let x: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i as f32) * 0.001).sin())
+        .collect();
     let mut group = c.benchmark_group("quantize_4096x4096");
     group.sample_size(10);
     group.throughput(Throughput::Bytes((rows * cols * 4) as u64));
     let config = IntConfig::new(4, false, Granularity::PerGroup { axis: 1, size: 128 });
-    group.bench_function("u4_g128", |b| b.iter(|| quantize_int(black_box(&x), [rows, cols], &config).unwrap()));
+    group.bench_function("u4_g128", |b| {
+        b.iter(|| quantize_int(black_box(&x), [rows, cols], &config).unwrap())
+    });
     group.bench_function("mxfp4", |b| {
         b.iter(|| quantize_mx(black_box(&x), [rows, cols], MxElement::Fp4E2M1).unwrap())
     });

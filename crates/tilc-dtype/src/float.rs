@@ -70,7 +70,12 @@ impl FloatFormat {
     pub const UE5M3: FloatFormat = FloatFormat::raw(5, 3, false, FloatFamily::FiniteNan);
 
     const fn raw(exp_bits: u8, man_bits: u8, signed: bool, family: FloatFamily) -> FloatFormat {
-        FloatFormat { exp_bits, man_bits, signed, family }
+        FloatFormat {
+            exp_bits,
+            man_bits,
+            signed,
+            family,
+        }
     }
 
     /// A format from its parts. Exponent 1..=8 bits and mantissa 0..=23 bits (or exactly
@@ -107,7 +112,12 @@ impl FloatFormat {
             }
             _ => {}
         }
-        Ok(FloatFormat::raw(exp_bits as u8, man_bits as u8, signed, family))
+        Ok(FloatFormat::raw(
+            exp_bits as u8,
+            man_bits as u8,
+            signed,
+            family,
+        ))
     }
 
     /// Exponent bits.
@@ -132,7 +142,11 @@ impl FloatFormat {
 
     /// Code width: 1 + E + M when signed, 8 when unsigned.
     pub fn bits(&self) -> u32 {
-        if self.signed { 1 + self.exp_bits() + self.man_bits() } else { 8 }
+        if self.signed {
+            1 + self.exp_bits() + self.man_bits()
+        } else {
+            8
+        }
     }
 
     /// Exponent bias, 2^(E−1) − 1.
@@ -157,7 +171,11 @@ impl FloatFormat {
 
     /// The sign bit's mask (0 for unsigned formats).
     pub fn sign_mask(&self) -> u64 {
-        if self.signed { 1u64 << (self.exp_bits() + self.man_bits()) } else { 0 }
+        if self.signed {
+            1u64 << (self.exp_bits() + self.man_bits())
+        } else {
+            0
+        }
     }
 
     /// Mask of the exponent and mantissa bits.
@@ -177,7 +195,9 @@ impl FloatFormat {
     pub fn max_magnitude_code(&self) -> u64 {
         let all = self.magnitude_mask();
         match self.family {
-            FloatFamily::Ieee => ((mask(self.exp_bits()) - 1) << self.man_bits()) | mask(self.man_bits()),
+            FloatFamily::Ieee => {
+                ((mask(self.exp_bits()) - 1) << self.man_bits()) | mask(self.man_bits())
+            }
             FloatFamily::FiniteNan | FloatFamily::PowerOfTwo => all - 1,
             FloatFamily::Finite => all,
         }
@@ -205,7 +225,8 @@ impl FloatFormat {
 
     /// The smallest positive subnormal value, if subnormals exist.
     pub fn min_subnormal(&self) -> Option<f64> {
-        self.has_subnormals().then(|| pow2(self.emin() - self.man_bits() as i32))
+        self.has_subnormals()
+            .then(|| pow2(self.emin() - self.man_bits() as i32))
     }
 
     /// The code of NaN with the given sign (positive for unsigned formats), if NaN exists.
@@ -222,7 +243,8 @@ impl FloatFormat {
 
     /// The code of +Inf, if Inf exists.
     pub fn inf_code(&self) -> Option<u64> {
-        self.has_inf().then(|| mask(self.exp_bits()) << self.man_bits())
+        self.has_inf()
+            .then(|| mask(self.exp_bits()) << self.man_bits())
     }
 
     /// Whether a code is a NaN.
@@ -247,7 +269,11 @@ impl FloatFormat {
         let all_ones_exp = exp_field == mask(self.exp_bits());
         let value = match self.family {
             FloatFamily::Ieee if all_ones_exp => {
-                if man_field == 0 { f64::INFINITY } else { f64::NAN }
+                if man_field == 0 {
+                    f64::INFINITY
+                } else {
+                    f64::NAN
+                }
             }
             FloatFamily::FiniteNan | FloatFamily::PowerOfTwo
                 if magnitude == self.magnitude_mask() =>
@@ -256,9 +282,7 @@ impl FloatFormat {
             }
             FloatFamily::PowerOfTwo => pow2(exp_field as i32 - self.bias()),
             _ if exp_field == 0 => man_field as f64 * pow2(self.emin() - m as i32),
-            _ => {
-                ((1u64 << m) | man_field) as f64 * pow2(exp_field as i32 - self.bias() - m as i32)
-            }
+            _ => ((1u64 << m) | man_field) as f64 * pow2(exp_field as i32 - self.bias() - m as i32),
         };
         if negative { -value } else { value }
     }
@@ -346,7 +370,13 @@ impl FloatFormat {
         sign | magnitude_code
     }
 
-    fn overflow_code(&self, sign: u64, negative: bool, overflow: Overflow, toward_zero: bool) -> u64 {
+    fn overflow_code(
+        &self,
+        sign: u64,
+        negative: bool,
+        overflow: Overflow,
+        toward_zero: bool,
+    ) -> u64 {
         let max = sign | self.max_magnitude_code();
         if overflow == Overflow::Saturate || toward_zero {
             return max;
@@ -375,7 +405,10 @@ impl fmt::Display for FloatFormat {
             FloatFormat::F16 => write!(f, "f16"),
             FloatFormat::BF16 => write!(f, "bf16"),
             FloatFormat::E8M0 => write!(f, "e8m0"),
-            _ if !self.signed && self.family == FloatFamily::FiniteNan && (7..=8).contains(&(e + m)) => {
+            _ if !self.signed
+                && self.family == FloatFamily::FiniteNan
+                && (7..=8).contains(&(e + m)) =>
+            {
                 write!(f, "ue{e}m{m}")
             }
             _ if !self.signed => write!(f, "ue{e}m{m}<{:?}>", self.family),
@@ -412,7 +445,11 @@ fn split_fraction(significand: u64, shift: i32) -> (u64, u64, bool) {
 
 fn encode_f64(x: f64, overflow: Overflow) -> u64 {
     if x.is_infinite() && overflow == Overflow::Saturate {
-        return if x < 0.0 { f64::MIN.to_bits() } else { f64::MAX.to_bits() };
+        return if x < 0.0 {
+            f64::MIN.to_bits()
+        } else {
+            f64::MAX.to_bits()
+        };
     }
     if x.is_nan() {
         let sign = x.to_bits() & (1u64 << 63);

@@ -10,7 +10,13 @@ pub(crate) fn sign_extend(code: u64, bits: u32) -> i64 {
 }
 
 /// Rounds `x` to an integer of `bits` bits (rules in the crate docs) and returns its code.
-pub(crate) fn encode(x: f64, bits: u32, signed: bool, rounding: Rounding, overflow: Overflow) -> u64 {
+pub(crate) fn encode(
+    x: f64,
+    bits: u32,
+    signed: bool,
+    rounding: Rounding,
+    overflow: Overflow,
+) -> u64 {
     let code_mask = mask(bits);
     let (min, max) = if signed {
         (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
@@ -33,7 +39,7 @@ pub(crate) fn encode(x: f64, bits: u32, signed: bool, rounding: Rounding, overfl
 /// `x` rounded to an integer-valued f64 by the rounding mode.
 fn round_to_integer(x: f64, rounding: Rounding) -> f64 {
     match rounding {
-        Rounding::NearestEven => x.round_ties_even(),
+        Rounding::NearestEven => round_ties_even(x),
         Rounding::TowardZero => x.trunc(),
         Rounding::TowardPositive => x.ceil(),
         Rounding::TowardNegative => x.floor(),
@@ -59,5 +65,19 @@ fn wrap(v: f64) -> u64 {
     } else {
         // v = significand · 2^k with k ≥ 75: every low 64 bits are zero.
         0
+    }
+}
+
+/// `x.round_ties_even()` without a libm call: baseline x86-64 has no rounding instruction, so
+/// `round_ties_even` calls `rint`. Adding and subtracting 2^52 rounds to an integer in the
+/// default (nearest-even) mode for |x| < 2^52; larger values are already integers.
+#[inline(always)]
+pub(crate) fn round_ties_even(x: f64) -> f64 {
+    const TWO52: f64 = 4_503_599_627_370_496.0;
+    if x.abs() < TWO52 {
+        let r = (x.abs() + TWO52) - TWO52;
+        r.copysign(x)
+    } else {
+        x
     }
 }

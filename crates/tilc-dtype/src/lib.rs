@@ -104,7 +104,7 @@
 //! [`quant`] holds the host quantizers; their output layouts are documented there.
 
 mod float;
-mod int;
+pub(crate) mod int;
 pub mod pack;
 mod philox;
 pub mod quant;
@@ -170,10 +170,16 @@ impl fmt::Display for DTypeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DTypeError::UnknownName(name) => {
-                write!(f, "unknown element type `{name}`; supported: {SUPPORTED_NAMES}")
+                write!(
+                    f,
+                    "unknown element type `{name}`; supported: {SUPPORTED_NAMES}"
+                )
             }
             DTypeError::BadWidth { name, reason } => {
-                write!(f, "element type `{name}`: {reason}; supported: {SUPPORTED_NAMES}")
+                write!(
+                    f,
+                    "element type `{name}`: {reason}; supported: {SUPPORTED_NAMES}"
+                )
             }
             DTypeError::BadFormat(reason) => write!(f, "unsupported float format: {reason}"),
         }
@@ -195,7 +201,10 @@ impl DType {
     /// Parses a type name (see the crate docs for the accepted spellings).
     pub fn parse(name: &str) -> Result<DType, DTypeError> {
         let unknown = || DTypeError::UnknownName(name.to_string());
-        let bad = |reason: String| DTypeError::BadWidth { name: name.to_string(), reason };
+        let bad = |reason: String| DTypeError::BadWidth {
+            name: name.to_string(),
+            reason,
+        };
         match name {
             "f16" => return Ok(DType::F16),
             "bf16" => return Ok(DType::BF16),
@@ -221,7 +230,10 @@ impl DType {
         // `ue{E}m{M}`: unsigned byte formats.
         if let Some(rest) = name.strip_prefix("ue") {
             let (e, m) = rest.split_once('m').ok_or_else(unknown)?;
-            let (e, m) = (digits(e).ok_or_else(unknown)?, digits(m).ok_or_else(unknown)?);
+            let (e, m) = (
+                digits(e).ok_or_else(unknown)?,
+                digits(m).ok_or_else(unknown)?,
+            );
             if !(7..=8).contains(&(e + m)) || e == 0 || e > 8 {
                 return Err(bad(format!(
                     "unsigned floats are stored in one byte and need E+M = 7 or 8 with 1 <= E <= 8, got E = {e}, M = {m}"
@@ -236,7 +248,10 @@ impl DType {
             let (n, rest) = rest.split_once('e').ok_or_else(unknown)?;
             let (e, m) = rest.split_once('m').ok_or_else(unknown)?;
             let n = digits(n).ok_or_else(unknown)?;
-            let (e, m) = (digits(e).ok_or_else(unknown)?, digits(m).ok_or_else(unknown)?);
+            let (e, m) = (
+                digits(e).ok_or_else(unknown)?,
+                digits(m).ok_or_else(unknown)?,
+            );
             if n != 1 + e + m {
                 return Err(bad(format!(
                     "the width must be 1 + E + M = {}, not {n}",
@@ -376,7 +391,11 @@ fn int_width(bits: u32) -> Result<u8, String> {
 
 /// Mask of the low `bits` bits (`bits` ≤ 64).
 pub(crate) fn mask(bits: u32) -> u64 {
-    if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 }
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
 }
 
 /// 2^k as an f64, exact for −1074 ≤ k ≤ 1023.

@@ -15,7 +15,10 @@ pub fn packed_len(n: usize, bits: u32) -> usize {
 }
 
 fn check_bits(bits: u32) {
-    assert!((1..=32).contains(&bits), "bit width {bits} is not in 1..=32");
+    assert!(
+        (1..=32).contains(&bits),
+        "bit width {bits} is not in 1..=32"
+    );
 }
 
 /// Packs the low `bits` bits of each code (higher bits are ignored).
@@ -140,7 +143,10 @@ pub fn unpack_into(bytes: &[u8], bits: u32, out: &mut [u64]) {
 #[inline(always)]
 fn unpack_map<T: Copy>(bytes: &[u8], bits: u32, out: &mut [T], map: impl Fn(u64) -> T) {
     check_bits(bits);
-    assert!(bytes.len() >= packed_len(out.len(), bits), "packed input too short");
+    assert!(
+        bytes.len() >= packed_len(out.len(), bits),
+        "packed input too short"
+    );
     macro_rules! arms {
         ($($w:literal => $f:ident),*) => {
             match bits {
@@ -160,7 +166,11 @@ fn unpack_small<const W: usize, T: Copy>(bytes: &[u8], out: &mut [T], map: &impl
     let m = mask(W as u32);
     let full = out.len() / 8;
     // Chunks whose whole 8-byte window lies inside `bytes` load it unaligned in one go.
-    let fast = if bytes.len() >= 8 { ((bytes.len() - 8) / W + 1).min(full) } else { 0 };
+    let fast = if bytes.len() >= 8 {
+        ((bytes.len() - 8) / W + 1).min(full)
+    } else {
+        0
+    };
     for (i, dst) in out[..fast * 8].chunks_exact_mut(8).enumerate() {
         let window: [u8; 8] = bytes[i * W..i * W + 8].try_into().expect("8 bytes");
         let word = u64::from_le_bytes(window);
@@ -223,16 +233,15 @@ pub fn unpack_to_f32(bytes: &[u8], dtype: &DType, n: usize) -> Vec<f32> {
 pub fn unpack_to_f32_into(bytes: &[u8], dtype: &DType, out: &mut [f32]) {
     let bits = dtype.bits();
     // Integers convert arithmetically (vectorizable); other small types go through a table.
-    if let DType::UInt(b) = *dtype {
-        if b <= 24 {
-            return unpack_map(bytes, bits, out, |c| c as u32 as f32);
-        }
-    }
-    if let DType::Int(b) = *dtype {
-        if b <= 24 {
+    match *dtype {
+        DType::UInt(b) if b <= 24 => return unpack_map(bytes, bits, out, |c| c as u32 as f32),
+        DType::Int(b) if b <= 24 => {
             let shift = 32 - u32::from(b);
-            return unpack_map(bytes, bits, out, |c| (((c as u32) << shift) as i32 >> shift) as f32);
+            return unpack_map(bytes, bits, out, |c| {
+                (((c as u32) << shift) as i32 >> shift) as f32
+            });
         }
+        _ => {}
     }
     if bits <= 8 {
         let mut table = [0f32; 256];
@@ -304,9 +313,10 @@ fn pack_codes_of(codes: &[u64], dtype: &DType) -> Vec<u8> {
 /// `rounding` with a stochastic index advanced by `offset`.
 pub(crate) fn offset_rounding(rounding: Rounding, offset: u64) -> Rounding {
     match rounding {
-        Rounding::Stochastic { seed, index } => {
-            Rounding::Stochastic { seed, index: index.wrapping_add(offset) }
-        }
+        Rounding::Stochastic { seed, index } => Rounding::Stochastic {
+            seed,
+            index: index.wrapping_add(offset),
+        },
         other => other,
     }
 }

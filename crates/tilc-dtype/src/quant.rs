@@ -149,7 +149,11 @@ pub enum QuantError {
     /// An axis other than 0 or 1.
     BadAxis(usize),
     /// The block size does not divide the tensor's extent along its axis (or is 0).
-    BlockDoesNotDivide { axis: usize, size: usize, extent: usize },
+    BlockDoesNotDivide {
+        axis: usize,
+        size: usize,
+        extent: usize,
+    },
     /// An integer width the scheme does not support.
     BadBits { bits: u32, supported: &'static str },
     /// A type that must be a float is not.
@@ -172,7 +176,10 @@ impl fmt::Display for QuantError {
                 "a block of {size} along axis {axis} does not divide its extent {extent}"
             ),
             QuantError::BadBits { bits, supported } => {
-                write!(f, "{bits}-bit codes are not supported here (supported: {supported})")
+                write!(
+                    f,
+                    "{bits}-bit codes are not supported here (supported: {supported})"
+                )
             }
             QuantError::NotAFloat(d) => write!(f, "`{d}` is not a float type"),
         }
@@ -199,13 +206,22 @@ pub struct IntConfig {
 impl IntConfig {
     /// Round-to-nearest-even int quantization with f16 scales.
     pub fn new(bits: u32, symmetric: bool, granularity: Granularity) -> IntConfig {
-        IntConfig { bits, symmetric, granularity, scale_dtype: DType::F16, rounding: Rounding::NearestEven }
+        IntConfig {
+            bits,
+            symmetric,
+            granularity,
+            scale_dtype: DType::F16,
+            rounding: Rounding::NearestEven,
+        }
     }
 }
 
 fn check_shape(x: &[f32], shape: [usize; 2]) -> Result<(), QuantError> {
     if x.len() != shape[0] * shape[1] {
-        return Err(QuantError::ShapeMismatch { len: x.len(), shape });
+        return Err(QuantError::ShapeMismatch {
+            len: x.len(),
+            shape,
+        });
     }
     Ok(())
 }
@@ -233,7 +249,12 @@ fn block_of(granularity: Granularity, shape: [usize; 2]) -> Result<[usize; 2], Q
 
 /// Calls `visit(block index, first flat element index, run of elements)` for every run of
 /// consecutive elements of one row inside one block, in row-major order.
-fn for_each_run(x: &[f32], shape: [usize; 2], block: [usize; 2], mut visit: impl FnMut(usize, usize, &[f32])) {
+fn for_each_run(
+    x: &[f32],
+    shape: [usize; 2],
+    block: [usize; 2],
+    mut visit: impl FnMut(usize, usize, &[f32]),
+) {
     let [rows, cols] = shape;
     if rows == 0 || cols == 0 {
         return;
@@ -250,8 +271,8 @@ fn for_each_run(x: &[f32], shape: [usize; 2], block: [usize; 2], mut visit: impl
 
 fn scale_shape(shape: [usize; 2], block: [usize; 2]) -> [usize; 2] {
     [
-        if block[0] == 0 { 0 } else { shape[0] / block[0] },
-        if block[1] == 0 { 0 } else { shape[1] / block[1] },
+        shape[0].checked_div(block[0]).unwrap_or(0),
+        shape[1].checked_div(block[1]).unwrap_or(0),
     ]
 }
 
@@ -264,7 +285,11 @@ fn block_stats(x: &[f32], shape: [usize; 2], block: [usize; 2]) -> Vec<(f32, f32
         for &v in run {
             lo = lo.min(v);
             hi = hi.max(v);
-            amax = if v.is_nan() || amax.is_nan() { f32::NAN } else { amax.max(v.abs()) };
+            amax = if v.is_nan() || amax.is_nan() {
+                f32::NAN
+            } else {
+                amax.max(v.abs())
+            };
         }
         stats[b] = (lo, hi, amax);
     });
@@ -284,7 +309,12 @@ impl CodeSink {
     const CHUNK: usize = 1 << 13;
 
     fn new(bits: u32, n: usize) -> CodeSink {
-        CodeSink { bits, bytes: vec![0; pack::packed_len(n, bits)], pending: Vec::with_capacity(Self::CHUNK + 64), written: 0 }
+        CodeSink {
+            bits,
+            bytes: vec![0; pack::packed_len(n, bits)],
+            pending: Vec::with_capacity(Self::CHUNK + 64),
+            written: 0,
+        }
     }
 
     fn push(&mut self, code: u64) {
@@ -297,7 +327,11 @@ impl CodeSink {
     fn flush(&mut self, count: usize) {
         let start = self.written * self.bits as usize / 8;
         let len = pack::packed_len(count, self.bits);
-        pack::pack_into(&self.pending[..count], self.bits, &mut self.bytes[start..start + len]);
+        pack::pack_into(
+            &self.pending[..count],
+            self.bits,
+            &mut self.bytes[start..start + len],
+        );
         self.pending.drain(..count);
         self.written += count;
     }
@@ -317,44 +351,83 @@ fn scale_up(s: f64, scale_dtype: &DType) -> (u64, f64) {
 }
 
 /// Integer quantization (rules and layouts in the module docs).
-pub fn quantize_int(x: &[f32], shape: [usize; 2], config: &IntConfig) -> Result<Quantized, QuantError> {
+pub fn quantize_int(
+    x: &[f32],
+    shape: [usize; 2],
+    config: &IntConfig,
+) -> Result<Quantized, QuantError> {
     check_shape(x, shape)?;
     let bits = config.bits;
     if config.symmetric && !(2..=8).contains(&bits) {
-        return Err(QuantError::BadBits { bits, supported: "2..=8 for symmetric int" });
+        return Err(QuantError::BadBits {
+            bits,
+            supported: "2..=8 for symmetric int",
+        });
     }
     if !config.symmetric && !(1..=8).contains(&bits) {
-        return Err(QuantError::BadBits { bits, supported: "1..=8 for asymmetric int" });
+        return Err(QuantError::BadBits {
+            bits,
+            supported: "1..=8 for asymmetric int",
+        });
     }
     if !config.scale_dtype.is_float() {
         return Err(QuantError::NotAFloat(config.scale_dtype));
     }
     let block = block_of(config.granularity, shape)?;
     let stats = block_stats(x, shape, block);
-    let element = if config.symmetric { DType::Int(bits as u8) } else { DType::UInt(bits as u8) };
-    let qmax = if config.symmetric { (1u64 << (bits - 1)) - 1 } else { (1u64 << bits) - 1 } as f64;
+    let element = if config.symmetric {
+        DType::Int(bits as u8)
+    } else {
+        DType::UInt(bits as u8)
+    };
+    let qmax = if config.symmetric {
+        (1u64 << (bits - 1)) - 1
+    } else {
+        (1u64 << bits) - 1
+    } as f64;
     let mut scale_codes = Vec::with_capacity(stats.len());
     let mut zero_codes = Vec::with_capacity(stats.len());
     let mut params = Vec::with_capacity(stats.len());
     for &(lo, hi, amax) in &stats {
         let (lo, hi) = (f64::from(lo.min(0.0)), f64::from(hi.max(0.0)));
-        let wanted = if config.symmetric { f64::from(amax) / qmax } else { (hi - lo) / qmax };
+        let wanted = if config.symmetric {
+            f64::from(amax) / qmax
+        } else {
+            (hi - lo) / qmax
+        };
         let (code, s) = scale_up(wanted, &config.scale_dtype);
-        let z = if config.symmetric { 0.0 } else { (-lo / s).round_ties_even().clamp(0.0, qmax) };
+        let z = if config.symmetric {
+            0.0
+        } else {
+            (-lo / s).round_ties_even().clamp(0.0, qmax)
+        };
         scale_codes.push(code);
         zero_codes.push(z as u64);
         params.push((s, z));
     }
     let mut sink = CodeSink::new(bits, x.len());
+    let (lo, hi) = (element.min_finite(), element.max_finite());
+    let code_mask = element.code_mask();
     for_each_run(x, shape, block, |b, first, run| {
         let (s, z) = params[b];
+        if config.rounding == Rounding::NearestEven {
+            // The same as `element.encode(.., NearestEven, Saturate)`, inlined for speed (NaN
+            // clamps to NaN and converts to 0, as `encode` gives).
+            for &v in run {
+                let y = crate::int::round_ties_even(f64::from(v) / s + z).clamp(lo, hi);
+                sink.push(y as i64 as u64 & code_mask);
+            }
+            return;
+        }
         for (i, &v) in run.iter().enumerate() {
             let rounding = offset_rounding(config.rounding, (first + i) as u64);
             sink.push(element.encode(f64::from(v) / s + z, rounding, Overflow::Saturate));
         }
     });
     Ok(Quantized {
-        scheme: Scheme::Int { symmetric: config.symmetric },
+        scheme: Scheme::Int {
+            symmetric: config.symmetric,
+        },
         shape,
         element,
         codes: sink.finish(),
@@ -377,18 +450,25 @@ pub fn quantize_float(
     rounding: Rounding,
 ) -> Result<Quantized, QuantError> {
     check_shape(x, shape)?;
-    let format = element.float_format().ok_or(QuantError::NotAFloat(element))?;
+    let format = element
+        .float_format()
+        .ok_or(QuantError::NotAFloat(element))?;
     if !scale_dtype.is_float() {
         return Err(QuantError::NotAFloat(scale_dtype));
     }
     if format.bits() > 32 {
-        return Err(QuantError::BadBits { bits: format.bits(), supported: "1..=32-bit element formats" });
+        return Err(QuantError::BadBits {
+            bits: format.bits(),
+            supported: "1..=32-bit element formats",
+        });
     }
     let block = block_of(granularity, shape)?;
     let stats = block_stats(x, shape, block);
     let max = format.max_finite();
-    let (scale_codes, scales): (Vec<u64>, Vec<f64>) =
-        stats.iter().map(|&(_, _, amax)| scale_up(f64::from(amax) / max, &scale_dtype)).unzip();
+    let (scale_codes, scales): (Vec<u64>, Vec<f64>) = stats
+        .iter()
+        .map(|&(_, _, amax)| scale_up(f64::from(amax) / max, &scale_dtype))
+        .unzip();
     let mut sink = CodeSink::new(format.bits(), x.len());
     for_each_run(x, shape, block, |b, first, run| {
         let s = scales[b];
@@ -436,25 +516,40 @@ fn floor_log2(x: f64) -> i32 {
 }
 
 /// OCP MX quantization: blocks of 32 along the last axis (rules in the module docs).
-pub fn quantize_mx(x: &[f32], shape: [usize; 2], element: MxElement) -> Result<Quantized, QuantError> {
+pub fn quantize_mx(
+    x: &[f32],
+    shape: [usize; 2],
+    element: MxElement,
+) -> Result<Quantized, QuantError> {
     check_shape(x, shape)?;
     let block = block_of(Granularity::PerGroup { axis: 1, size: 32 }, shape)?;
     let stats = block_stats(x, shape, block);
-    let scale_codes: Vec<u64> = stats.iter().map(|&(_, _, amax)| mx_scale_code(amax, element)).collect();
+    let scale_codes: Vec<u64> = stats
+        .iter()
+        .map(|&(_, _, amax)| mx_scale_code(amax, element))
+        .collect();
     let e8m0 = DType::Float(FloatFormat::E8M0);
     let dtype = element.dtype();
     // Dividing by a power of two is exact; MXINT8 folds in its implicit 2^−6.
     let inverse: Vec<f64> = scale_codes
         .iter()
         .map(|&c| {
-            let unit = if element == MxElement::Int8 { 64.0 } else { 1.0 };
+            let unit = if element == MxElement::Int8 {
+                64.0
+            } else {
+                1.0
+            };
             unit / e8m0.decode(c)
         })
         .collect();
     let mut sink = CodeSink::new(dtype.bits(), x.len());
     for_each_run(x, shape, block, |b, _, run| {
         for &v in run {
-            sink.push(dtype.encode(f64::from(v) * inverse[b], Rounding::NearestEven, Overflow::Saturate));
+            sink.push(dtype.encode(
+                f64::from(v) * inverse[b],
+                Rounding::NearestEven,
+                Overflow::Saturate,
+            ));
         }
     });
     Ok(Quantized {
@@ -483,15 +578,28 @@ pub fn quantize_nvfp4(x: &[f32], shape: [usize; 2]) -> Result<Quantized, QuantEr
     let fp4 = FloatFormat::F4E2M1;
     let scale_codes: Vec<u64> = stats
         .iter()
-        .map(|&(_, _, a)| ue4m3.encode(f64::from(a) / (6.0 * f64::from(t)), Rounding::NearestEven, Overflow::Saturate))
+        .map(|&(_, _, a)| {
+            ue4m3.encode(
+                f64::from(a) / (6.0 * f64::from(t)),
+                Rounding::NearestEven,
+                Overflow::Saturate,
+            )
+        })
         .collect();
-    let steps: Vec<f64> = scale_codes.iter().map(|&c| ue4m3.decode(c) * f64::from(t)).collect();
+    let steps: Vec<f64> = scale_codes
+        .iter()
+        .map(|&c| ue4m3.decode(c) * f64::from(t))
+        .collect();
     let mut sink = CodeSink::new(4, x.len());
     for_each_run(x, shape, block, |b, _, run| {
         let step = steps[b];
         for &v in run {
             let code = if step > 0.0 && step.is_finite() {
-                fp4.encode(f64::from(v) / step, Rounding::NearestEven, Overflow::Saturate)
+                fp4.encode(
+                    f64::from(v) / step,
+                    Rounding::NearestEven,
+                    Overflow::Saturate,
+                )
             } else {
                 0
             };
@@ -528,7 +636,11 @@ impl Quantized {
 
     /// The element codes, unpacked.
     pub fn element_codes(&self) -> Vec<u64> {
-        pack::unpack(&self.codes, self.element.bits(), self.shape[0] * self.shape[1])
+        pack::unpack(
+            &self.codes,
+            self.element.bits(),
+            self.shape[0] * self.shape[1],
+        )
     }
 
     /// The scales' exact values, row-major over `scale_shape`.

@@ -26,7 +26,11 @@ fn oracle(e: u32, m: u32, signed: bool, family: &str, code: u64) -> f64 {
     let bias = (1i32 << (e - 1)) - 1;
     let magnitude = match family {
         "ieee" if ef == all_e => {
-            if mf == 0 { f64::INFINITY } else { f64::NAN }
+            if mf == 0 {
+                f64::INFINITY
+            } else {
+                f64::NAN
+            }
         }
         "finite-nan" if ef == all_e && mf == all_m => f64::NAN,
         "power-of-two" if ef == all_e => f64::NAN,
@@ -46,11 +50,18 @@ fn every_code_of_every_float_up_to_16_bits_decodes_to_the_formula() {
     for (name, e, m, signed, family) in small_float_names() {
         let d = DType::parse(&name).unwrap_or_else(|err| panic!("{name}: {err}"));
         let f = d.float_format().expect("float");
-        assert_eq!((f.exp_bits(), f.man_bits(), f.signed()), (e, m, signed), "{name}");
+        assert_eq!(
+            (f.exp_bits(), f.man_bits(), f.signed()),
+            (e, m, signed),
+            "{name}"
+        );
         for code in 0..1u64 << d.bits() {
             let want = oracle(e, m, signed, family, code);
             let got = d.decode(code);
-            assert!(same(got, want), "{name} code {code:#x}: got {got:e}, want {want:e}");
+            assert!(
+                same(got, want),
+                "{name} code {code:#x}: got {got:e}, want {want:e}"
+            );
         }
     }
 }
@@ -91,7 +102,10 @@ fn every_non_nan_float_code_round_trips_in_every_mode() {
                     if saturated_inf {
                         assert_eq!(d.decode(back).abs(), d.max_finite(), "{name} {v}");
                     } else {
-                        assert_eq!(back, code, "{name} code {code:#x} value {v:e} {mode:?} {overflow:?}");
+                        assert_eq!(
+                            back, code,
+                            "{name} code {code:#x} value {v:e} {mode:?} {overflow:?}"
+                        );
                     }
                 }
             }
@@ -119,20 +133,50 @@ fn ties_round_to_even_and_directed_modes_pick_the_right_neighbour() {
             let ((a, ca), (b, cb)) = (pair[0], pair[1]);
             let mid = (a + b) / 2.0;
             // The even significand: for M ≥ 1 the even code; with M = 0 only zero is even.
-            let even = if m >= 1 { if ca % 2 == 0 { ca } else { cb } } else if a == 0.0 { ca } else { cb };
+            let even = if m >= 1 {
+                if ca % 2 == 0 { ca } else { cb }
+            } else if a == 0.0 {
+                ca
+            } else {
+                cb
+            };
             let enc = |x: f64, r: Rounding| d.encode(x, r, Overflow::Saturate);
             assert_eq!(enc(mid, Rounding::NearestEven), even, "{name} tie {a} {b}");
             assert_eq!(enc(mid, Rounding::TowardZero), ca, "{name} rtz {a} {b}");
             assert_eq!(enc(mid, Rounding::TowardPositive), cb, "{name} up {a} {b}");
-            assert_eq!(enc(mid, Rounding::TowardNegative), ca, "{name} down {a} {b}");
+            assert_eq!(
+                enc(mid, Rounding::TowardNegative),
+                ca,
+                "{name} down {a} {b}"
+            );
             let below = mid - (b - a) / 1024.0;
             let above = mid + (b - a) / 1024.0;
-            assert_eq!(enc(below, Rounding::NearestEven), ca, "{name} below {a} {b}");
-            assert_eq!(enc(above, Rounding::NearestEven), cb, "{name} above {a} {b}");
+            assert_eq!(
+                enc(below, Rounding::NearestEven),
+                ca,
+                "{name} below {a} {b}"
+            );
+            assert_eq!(
+                enc(above, Rounding::NearestEven),
+                cb,
+                "{name} above {a} {b}"
+            );
             if signed {
-                assert_eq!(enc(-mid, Rounding::NearestEven), sign | even, "{name} -tie {a} {b}");
-                assert_eq!(enc(-mid, Rounding::TowardPositive), sign | ca, "{name} -up {a} {b}");
-                assert_eq!(enc(-mid, Rounding::TowardNegative), sign | cb, "{name} -down {a} {b}");
+                assert_eq!(
+                    enc(-mid, Rounding::NearestEven),
+                    sign | even,
+                    "{name} -tie {a} {b}"
+                );
+                assert_eq!(
+                    enc(-mid, Rounding::TowardPositive),
+                    sign | ca,
+                    "{name} -up {a} {b}"
+                );
+                assert_eq!(
+                    enc(-mid, Rounding::TowardNegative),
+                    sign | cb,
+                    "{name} -down {a} {b}"
+                );
             }
         }
     }
@@ -145,7 +189,14 @@ fn encode_is_monotone() {
         let d = DType::parse(&name).expect("parses");
         let mut xs = Vec::new();
         for (v, _) in positive_values(&d) {
-            for x in [v, v * (1.0 + 1e-9), v * (1.0 - 1e-9), v * 1.25, v * 1.5, v * 0.75] {
+            for x in [
+                v,
+                v * (1.0 + 1e-9),
+                v * (1.0 - 1e-9),
+                v * 1.25,
+                v * 1.5,
+                v * 0.75,
+            ] {
                 xs.push(x);
                 xs.push(-x);
             }
@@ -159,7 +210,10 @@ fn encode_is_monotone() {
             let mut last = f64::NEG_INFINITY;
             for &x in &xs {
                 let y = d.decode(d.encode(x, mode, Overflow::Saturate));
-                assert!(!(y < last), "{name} {mode:?}: encode({x:e}) = {y:e} < {last:e} (seed 0x5eed_0001)");
+                assert!(
+                    y >= last,
+                    "{name} {mode:?}: encode({x:e}) = {y:e} < {last:e} (seed 0x5eed_0001)"
+                );
                 last = y;
             }
         }
@@ -176,9 +230,27 @@ fn named_formats_have_their_specified_facts() {
         ("f8e4m3", 8, 448.0, 2f64.powi(-6), Some(2f64.powi(-9))),
         ("f8e5m2", 8, 57344.0, 2f64.powi(-14), Some(2f64.powi(-16))),
         ("f16", 16, 65504.0, 2f64.powi(-14), Some(2f64.powi(-24))),
-        ("bf16", 16, 3.3895313892515355e38, 2f64.powi(-126), Some(2f64.powi(-133))),
-        ("f32", 32, f32::MAX as f64, 2f64.powi(-126), Some(2f64.powi(-149))),
-        ("f64", 64, f64::MAX, f64::MIN_POSITIVE, Some(2f64.powi(-1074))),
+        (
+            "bf16",
+            16,
+            3.3895313892515355e38,
+            2f64.powi(-126),
+            Some(2f64.powi(-133)),
+        ),
+        (
+            "f32",
+            32,
+            f32::MAX as f64,
+            2f64.powi(-126),
+            Some(2f64.powi(-149)),
+        ),
+        (
+            "f64",
+            64,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            Some(2f64.powi(-1074)),
+        ),
         ("e8m0", 8, 2f64.powi(127), 2f64.powi(-127), None),
         ("ue4m3", 8, 448.0, 2f64.powi(-6), Some(2f64.powi(-9))),
         ("ue5m3", 8, 114688.0, 2f64.powi(-14), Some(2f64.powi(-17))),
@@ -192,15 +264,45 @@ fn named_formats_have_their_specified_facts() {
         assert_eq!(f.min_subnormal(), min_sub, "{name}");
         assert_eq!(d.to_string(), name);
     }
-    assert_eq!(DType::parse("f8e4m3").unwrap().float_format().unwrap().family(), FloatFamily::FiniteNan);
-    assert_eq!(DType::parse("f8e5m2").unwrap().float_format().unwrap().family(), FloatFamily::Ieee);
-    assert_eq!(DType::parse("f6e3m2").unwrap().float_format().unwrap().family(), FloatFamily::Finite);
+    assert_eq!(
+        DType::parse("f8e4m3")
+            .unwrap()
+            .float_format()
+            .unwrap()
+            .family(),
+        FloatFamily::FiniteNan
+    );
+    assert_eq!(
+        DType::parse("f8e5m2")
+            .unwrap()
+            .float_format()
+            .unwrap()
+            .family(),
+        FloatFamily::Ieee
+    );
+    assert_eq!(
+        DType::parse("f6e3m2")
+            .unwrap()
+            .float_format()
+            .unwrap()
+            .family(),
+        FloatFamily::Finite
+    );
     assert_eq!(DType::parse("e8m0").unwrap().min_finite(), 2f64.powi(-127));
     assert_eq!(DType::parse("f6e3m2").unwrap().min_finite(), -28.0);
     assert_eq!(DType::parse("ue4m3").unwrap().min_finite(), 0.0);
-    assert_eq!((DType::Int(6).min_finite(), DType::Int(6).max_finite()), (-32.0, 31.0));
-    assert_eq!((DType::UInt(3).min_finite(), DType::UInt(3).max_finite()), (0.0, 7.0));
-    assert_eq!((DType::Int(32).min_finite(), DType::UInt(32).max_finite()), (-2147483648.0, 4294967295.0));
+    assert_eq!(
+        (DType::Int(6).min_finite(), DType::Int(6).max_finite()),
+        (-32.0, 31.0)
+    );
+    assert_eq!(
+        (DType::UInt(3).min_finite(), DType::UInt(3).max_finite()),
+        (0.0, 7.0)
+    );
+    assert_eq!(
+        (DType::Int(32).min_finite(), DType::UInt(32).max_finite()),
+        (-2147483648.0, 4294967295.0)
+    );
 }
 
 #[test]
@@ -234,14 +336,26 @@ fn overflow_and_specials_follow_each_family() {
     assert_eq!(e4m3.encode(f64::INFINITY, NearestEven, Ns), 0x7F);
     assert_eq!(e4m3.encode(f64::NEG_INFINITY, NearestEven, Ns), 0xFF);
     assert_eq!(e4m3.encode(f64::NEG_INFINITY, NearestEven, Sat), 0xFE);
-    assert_eq!(e4m3.encode(1e6, TowardZero, Ns), 0x7E, "toward zero never overflows");
+    assert_eq!(
+        e4m3.encode(1e6, TowardZero, Ns),
+        0x7E,
+        "toward zero never overflows"
+    );
     assert_eq!(e4m3.encode(f64::NAN, NearestEven, Sat), 0x7F);
-    assert_eq!(e4m3.encode(2f64.powi(-10), NearestEven, Ns), 0x00, "half the smallest subnormal ties to 0");
+    assert_eq!(
+        e4m3.encode(2f64.powi(-10), NearestEven, Ns),
+        0x00,
+        "half the smallest subnormal ties to 0"
+    );
     assert_eq!(e4m3.encode(2f64.powi(-10) * 1.001, NearestEven, Ns), 0x01);
     assert!(e4m3.decode(0x7F).is_nan() && e4m3.decode(0xFF).is_nan());
 
     let e5m2 = DType::parse("f8e5m2").unwrap();
-    assert_eq!(e5m2.encode(61440.0, NearestEven, Ns), 0x7C, "tie above max goes to Inf");
+    assert_eq!(
+        e5m2.encode(61440.0, NearestEven, Ns),
+        0x7C,
+        "tie above max goes to Inf"
+    );
     assert_eq!(e5m2.encode(61439.0, NearestEven, Ns), 0x7B);
     assert_eq!(e5m2.encode(1e6, TowardZero, Ns), 0x7B);
     assert_eq!(e5m2.encode(-1e6, TowardPositive, Ns), 0xFB);
@@ -256,24 +370,50 @@ fn overflow_and_specials_follow_each_family() {
     assert_eq!(f16.encode(65520.0, NearestEven, Sat), 0x7BFF);
     assert_eq!(f16.encode(-0.0, NearestEven, Ns), 0x8000);
     assert_eq!(f16.encode(2f64.powi(-25), NearestEven, Ns), 0x0000);
-    assert_eq!(f16.encode(2f64.powi(-25) * 3.0, NearestEven, Ns), 0x0002, "subnormal tie to even");
+    assert_eq!(
+        f16.encode(2f64.powi(-25) * 3.0, NearestEven, Ns),
+        0x0002,
+        "subnormal tie to even"
+    );
     assert_eq!(f16.encode(1.0 / 3.0, NearestEven, Ns), 0x3555);
     let bf16 = DType::BF16;
-    assert_eq!(bf16.encode(f64::from(f32::from_bits(0x3F80_8000)), NearestEven, Ns), 0x3F80);
-    assert_eq!(bf16.encode(f64::from(f32::from_bits(0x3F81_8000)), NearestEven, Ns), 0x3F82);
-    assert_eq!(bf16.encode(f64::from(f32::from_bits(0x3F80_8001)), NearestEven, Ns), 0x3F81);
+    assert_eq!(
+        bf16.encode(f64::from(f32::from_bits(0x3F80_8000)), NearestEven, Ns),
+        0x3F80
+    );
+    assert_eq!(
+        bf16.encode(f64::from(f32::from_bits(0x3F81_8000)), NearestEven, Ns),
+        0x3F82
+    );
+    assert_eq!(
+        bf16.encode(f64::from(f32::from_bits(0x3F80_8001)), NearestEven, Ns),
+        0x3F81
+    );
     let f32t = DType::F32;
     for bits in [0u32, 1, 0x7F7F_FFFF, 0x8000_0001, 0x3EAA_AAAB, 0x0080_0000] {
-        assert_eq!(f32t.encode(f64::from(f32::from_bits(bits)), NearestEven, Ns), u64::from(bits));
+        assert_eq!(
+            f32t.encode(f64::from(f32::from_bits(bits)), NearestEven, Ns),
+            u64::from(bits)
+        );
     }
-    assert_eq!(f32t.encode(1.0 + 2f64.powi(-24), NearestEven, Ns), 0x3F80_0000);
-    assert_eq!(f32t.encode(1.0 + 3.0 * 2f64.powi(-24), NearestEven, Ns), 0x3F80_0002);
+    assert_eq!(
+        f32t.encode(1.0 + 2f64.powi(-24), NearestEven, Ns),
+        0x3F80_0000
+    );
+    assert_eq!(
+        f32t.encode(1.0 + 3.0 * 2f64.powi(-24), NearestEven, Ns),
+        0x3F80_0002
+    );
     assert_eq!(DType::F64.encode(0.1, NearestEven, Ns), 0.1f64.to_bits());
     assert_eq!(DType::F64.decode(0.1f64.to_bits()), 0.1);
 
     let e8m0 = DType::parse("e8m0").unwrap();
     assert_eq!(e8m0.encode(1.0, NearestEven, Ns), 127);
-    assert_eq!(e8m0.encode(3.0, NearestEven, Ns), 129, "ties round up (as ml_dtypes)");
+    assert_eq!(
+        e8m0.encode(3.0, NearestEven, Ns),
+        129,
+        "ties round up (as ml_dtypes)"
+    );
     assert_eq!(e8m0.encode(2.9, NearestEven, Ns), 128);
     assert_eq!(e8m0.encode(0.0, NearestEven, Ns), 0xFF, "no zero");
     assert_eq!(e8m0.encode(0.0, NearestEven, Sat), 0);
@@ -282,7 +422,11 @@ fn overflow_and_specials_follow_each_family() {
     assert_eq!(e8m0.encode(2f64.powi(127), NearestEven, Ns), 254);
     assert_eq!(e8m0.encode(2f64.powi(128), NearestEven, Ns), 0xFF);
     assert_eq!(e8m0.encode(2f64.powi(128), NearestEven, Sat), 254);
-    assert_eq!(e8m0.encode(2f64.powi(-140), NearestEven, Ns), 0, "underflow clamps to 2^-127");
+    assert_eq!(
+        e8m0.encode(2f64.powi(-140), NearestEven, Ns),
+        0,
+        "underflow clamps to 2^-127"
+    );
     assert_eq!(e8m0.decode(0), 2f64.powi(-127));
 
     let ue4m3 = DType::parse("ue4m3").unwrap();
@@ -316,12 +460,27 @@ fn integer_casts_wrap_or_saturate() {
     assert_eq!(i3.encode(-2.5, TowardNegative, Sat), 5);
     assert_eq!(i3.encode(-2.5, TowardPositive, Sat), 6);
     assert_eq!(DType::UInt(8).encode(-1.0, NearestEven, Wrap), 255);
-    assert_eq!(DType::Int(32).encode(2f64.powi(31), NearestEven, Wrap), 0x8000_0000);
-    assert_eq!(DType::Int(32).encode(2f64.powi(31), NearestEven, Sat), 0x7FFF_FFFF);
-    assert_eq!(DType::UInt(32).encode(2f64.powi(40) + 5.0, NearestEven, Wrap), 5);
+    assert_eq!(
+        DType::Int(32).encode(2f64.powi(31), NearestEven, Wrap),
+        0x8000_0000
+    );
+    assert_eq!(
+        DType::Int(32).encode(2f64.powi(31), NearestEven, Sat),
+        0x7FFF_FFFF
+    );
+    assert_eq!(
+        DType::UInt(32).encode(2f64.powi(40) + 5.0, NearestEven, Wrap),
+        5
+    );
     assert_eq!(DType::Int(16).encode(1e300, NearestEven, Wrap), 0);
-    assert_eq!(DType::Int(16).encode(f64::INFINITY, NearestEven, Wrap), 0x7FFF);
-    assert_eq!(DType::Int(16).encode(f64::NEG_INFINITY, NearestEven, Sat), 0x8000);
+    assert_eq!(
+        DType::Int(16).encode(f64::INFINITY, NearestEven, Wrap),
+        0x7FFF
+    );
+    assert_eq!(
+        DType::Int(16).encode(f64::NEG_INFINITY, NearestEven, Sat),
+        0x8000
+    );
     assert_eq!(DType::Int(16).encode(f64::NAN, NearestEven, Sat), 0);
     // Converting between types decodes exactly and re-encodes.
     let e4m3 = DType::parse("f8e4m3").unwrap();
@@ -339,13 +498,25 @@ fn names_parse_print_and_explain_errors() {
         let printed = d.to_string();
         assert_eq!(DType::parse(&printed), Ok(d), "{name} prints as {printed}");
     }
-    for (alias, canonical) in [("f16e5m10", "f16"), ("f16e8m7", "bf16"), ("f32e8m23", "f32"), ("f64e11m52", "f64"), ("ue8m0", "e8m0")] {
+    for (alias, canonical) in [
+        ("f16e5m10", "f16"),
+        ("f16e8m7", "bf16"),
+        ("f32e8m23", "f32"),
+        ("f64e11m52", "f64"),
+        ("ue8m0", "e8m0"),
+    ] {
         assert_eq!(DType::parse(alias).unwrap().to_string(), canonical);
     }
     assert_eq!(DType::parse("u3"), Ok(DType::UInt(3)));
     assert_eq!(DType::parse("i6"), Ok(DType::Int(6)));
-    assert_eq!(DType::parse("f8e4m3"), Ok(DType::Float(FloatFormat::F8E4M3)));
-    for bad in ["u0", "u33", "i64", "f8e4m4", "f12e9m2", "fp8", "", "u", "ue3m3", "f9e1m7", "f33e8m24", "int8", "u+3", "f8e4m3x"] {
+    assert_eq!(
+        DType::parse("f8e4m3"),
+        Ok(DType::Float(FloatFormat::F8E4M3))
+    );
+    for bad in [
+        "u0", "u33", "i64", "f8e4m4", "f12e9m2", "fp8", "", "u", "ue3m3", "f9e1m7", "f33e8m24",
+        "int8", "u+3", "f8e4m3x",
+    ] {
         let err = DType::parse(bad).expect_err(bad).to_string();
         assert!(err.contains("supported"), "{bad}: {err}");
         assert!(err.contains('`'), "{bad}: error names the input: {err}");
@@ -356,14 +527,37 @@ fn names_parse_print_and_explain_errors() {
 fn formats_built_by_hand_are_checked_and_named_honestly() {
     let odd = FloatFormat::new(4, 3, true, FloatFamily::Ieee).unwrap();
     assert_eq!(odd.to_string(), "f8e4m3<Ieee>");
-    assert!(DType::parse(&odd.to_string()).is_err(), "no name parses to a different format");
-    assert_eq!(odd.max_finite(), 240.0, "IEEE-like e4m3 reserves the top binade");
-    assert_eq!(FloatFormat::new(4, 3, true, FloatFamily::FiniteNan), Ok(FloatFormat::F8E4M3));
-    assert_eq!(FloatFormat::new(5, 3, false, FloatFamily::FiniteNan).unwrap().to_string(), "ue5m3");
-    assert_eq!(FloatFormat::new(3, 2, false, FloatFamily::Finite).unwrap().to_string(), "ue3m2<Finite>");
+    assert!(
+        DType::parse(&odd.to_string()).is_err(),
+        "no name parses to a different format"
+    );
+    assert_eq!(
+        odd.max_finite(),
+        240.0,
+        "IEEE-like e4m3 reserves the top binade"
+    );
+    assert_eq!(
+        FloatFormat::new(4, 3, true, FloatFamily::FiniteNan),
+        Ok(FloatFormat::F8E4M3)
+    );
+    assert_eq!(
+        FloatFormat::new(5, 3, false, FloatFamily::FiniteNan)
+            .unwrap()
+            .to_string(),
+        "ue5m3"
+    );
+    assert_eq!(
+        FloatFormat::new(3, 2, false, FloatFamily::Finite)
+            .unwrap()
+            .to_string(),
+        "ue3m2<Finite>"
+    );
     assert!(FloatFormat::new(9, 2, true, FloatFamily::Ieee).is_err());
     assert!(FloatFormat::new(5, 24, true, FloatFamily::Ieee).is_err());
-    assert!(FloatFormat::new(5, 4, false, FloatFamily::FiniteNan).is_err(), "unsigned must fit a byte");
+    assert!(
+        FloatFormat::new(5, 4, false, FloatFamily::FiniteNan).is_err(),
+        "unsigned must fit a byte"
+    );
     assert!(FloatFormat::new(8, 1, false, FloatFamily::PowerOfTwo).is_err());
     assert!(FloatFormat::new(1, 3, true, FloatFamily::Ieee).is_err());
 }

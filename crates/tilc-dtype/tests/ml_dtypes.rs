@@ -15,7 +15,9 @@ fn decoding_and_encoding_match_ml_dtypes() {
             continue;
         }
         let fields: Vec<&str> = line.split(' ').collect();
-        let [kind, name, a, b] = fields[..] else { panic!("line {}: {line}", line_no + 1) };
+        let [kind, name, a, b] = fields[..] else {
+            panic!("line {}: {line}", line_no + 1)
+        };
         let d = DType::parse(name).unwrap_or_else(|e| panic!("line {}: {e}", line_no + 1));
         let a = u64::from_str_radix(a, 16).expect("hex");
         let b = u64::from_str_radix(b, 16).expect("hex");
@@ -33,13 +35,22 @@ fn decoding_and_encoding_match_ml_dtypes() {
                 let x = f64::from(f32::from_bits(a as u32));
                 let got = d.encode(x, Rounding::NearestEven, Overflow::NonSaturating);
                 let same = got == b || (d.decode(got).is_nan() && d.decode(b).is_nan());
-                assert!(same, "line {}: {name} encode {x:e} = {got:#x}, ml_dtypes {b:#x}", line_no + 1);
+                assert!(
+                    same,
+                    "line {}: {name} encode {x:e} = {got:#x}, ml_dtypes {b:#x}",
+                    line_no + 1
+                );
             }
             other => panic!("line {}: unknown kind {other}", line_no + 1),
         }
         *checked.entry(name.to_string()).or_default() += 1;
     }
-    for name in ["f16", "bf16", "f8e4m3", "f8e5m2", "f6e3m2", "f6e2m3", "f4e2m1", "e8m0"] {
-        assert!(checked.get(name).copied().unwrap_or(0) > 40, "{name} has vectors: {checked:?}");
+    for name in [
+        "f16", "bf16", "f8e4m3", "f8e5m2", "f6e3m2", "f6e2m3", "f4e2m1", "e8m0",
+    ] {
+        assert!(
+            checked.get(name).copied().unwrap_or(0) > 40,
+            "{name} has vectors: {checked:?}"
+        );
     }
 }

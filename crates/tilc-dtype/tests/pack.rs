@@ -30,8 +30,16 @@ fn pack_and_unpack_match_the_bit_oracle_for_every_width() {
             let masked: Vec<u64> = codes.iter().map(|c| c & ((1u64 << bits) - 1)).collect();
             let packed = pack::pack(&codes, bits);
             assert_eq!(packed.len(), packed_len(n, bits));
-            assert_eq!(packed, pack_oracle(&masked, bits), "bits {bits} n {n} seed {seed:#x}");
-            assert_eq!(pack::unpack(&packed, bits, n), masked, "bits {bits} n {n} seed {seed:#x}");
+            assert_eq!(
+                packed,
+                pack_oracle(&masked, bits),
+                "bits {bits} n {n} seed {seed:#x}"
+            );
+            assert_eq!(
+                pack::unpack(&packed, bits, n),
+                masked,
+                "bits {bits} n {n} seed {seed:#x}"
+            );
             for k in (0..n).step_by(7) {
                 assert_eq!(pack::get(&packed, bits, k), masked[k]);
             }
@@ -44,7 +52,9 @@ fn set_changes_one_element_only() {
     let mut rng = Rng(77);
     for bits in [1, 3, 5, 7, 12, 17, 31, 32] {
         let n = 53;
-        let mut codes: Vec<u64> = (0..n).map(|_| rng.next_u64() & ((1u64 << bits) - 1)).collect();
+        let mut codes: Vec<u64> = (0..n)
+            .map(|_| rng.next_u64() & ((1u64 << bits) - 1))
+            .collect();
         let mut packed = pack::pack(&codes, bits);
         for k in [0, 1, 8, 25, 52] {
             let v = rng.next_u64() & ((1u64 << bits) - 1);
@@ -58,7 +68,10 @@ fn set_changes_one_element_only() {
 #[test]
 fn the_stream_layout_is_little_endian_from_bit_zero() {
     // u3 elements 1..=8: 001 010 011 100 101 110 111 000 from bit 0 up.
-    assert_eq!(pack::pack(&[1, 2, 3, 4, 5, 6, 7, 0], 3), vec![0b1101_0001, 0b0101_1000, 0b0001_1111]);
+    assert_eq!(
+        pack::pack(&[1, 2, 3, 4, 5, 6, 7, 0], 3),
+        vec![0b1101_0001, 0b0101_1000, 0b0001_1111]
+    );
     assert_eq!(pack::pack(&[0xF, 0x1], 4), vec![0x1F]);
     assert_eq!(pack::pack(&[0x3FF], 10), vec![0xFF, 0x03]);
 }
@@ -66,7 +79,10 @@ fn the_stream_layout_is_little_endian_from_bit_zero() {
 #[test]
 fn typed_unpack_decodes_every_element() {
     let mut rng = Rng(0x7e57);
-    let names = ["u3", "i3", "u4", "i6", "f4e2m1", "f6e3m2", "f8e4m3", "e8m0", "u12", "f16", "bf16", "i20", "u32", "f32"];
+    let names = [
+        "u3", "i3", "u4", "i6", "f4e2m1", "f6e3m2", "f8e4m3", "e8m0", "u12", "f16", "bf16", "i20",
+        "u32", "f32",
+    ];
     for name in names {
         let d = DType::parse(name).unwrap();
         for n in [0, 5, 8, 64, 1003] {
@@ -91,9 +107,21 @@ fn typed_unpack_decodes_every_element() {
 fn pack_f32_encodes_then_packs_with_running_stochastic_indices() {
     let d = DType::parse("f4e2m1").unwrap();
     let xs: Vec<f32> = (0..37).map(|i| i as f32 * 0.23 - 4.0).collect();
-    let whole = pack::pack_f32(&xs, &d, Rounding::Stochastic { seed: 5, index: 0 }, Overflow::Saturate);
+    let whole = pack::pack_f32(
+        &xs,
+        &d,
+        Rounding::Stochastic { seed: 5, index: 0 },
+        Overflow::Saturate,
+    );
     for (k, &x) in xs.iter().enumerate() {
-        let want = d.encode(f64::from(x), Rounding::Stochastic { seed: 5, index: k as u64 }, Overflow::Saturate);
+        let want = d.encode(
+            f64::from(x),
+            Rounding::Stochastic {
+                seed: 5,
+                index: k as u64,
+            },
+            Overflow::Saturate,
+        );
         assert_eq!(pack::get(&whole, 4, k), want);
     }
     let rne = pack::pack_f32(&xs, &d, Rounding::NearestEven, Overflow::Saturate);

@@ -7,8 +7,16 @@ use tilc_dtype::{DType, Overflow, Rounding, philox4x32_10, stochastic_bits};
 fn philox_matches_random123_known_answers() {
     // Random123 `kat_vectors`: philox4x32 10 <counter> <key> <output>.
     let cases: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
-        ([0; 4], [0; 2], [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]),
-        ([u32::MAX; 4], [u32::MAX; 2], [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]),
+        (
+            [0; 4],
+            [0; 2],
+            [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8],
+        ),
+        (
+            [u32::MAX; 4],
+            [u32::MAX; 2],
+            [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd],
+        ),
         (
             [0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344],
             [0xa409_3822, 0x299f_31d0],
@@ -16,7 +24,11 @@ fn philox_matches_random123_known_answers() {
         ),
     ];
     for (counter, key, want) in cases {
-        assert_eq!(philox4x32_10(counter, key), want, "counter {counter:x?} key {key:x?}");
+        assert_eq!(
+            philox4x32_10(counter, key),
+            want,
+            "counter {counter:x?} key {key:x?}"
+        );
     }
 }
 
@@ -37,7 +49,10 @@ fn count_up(d: &DType, x: f64, seed: u64, n: u64, lo_code: u64, hi_code: u64) ->
     let mut up = 0;
     for index in 0..n {
         let c = d.encode(x, Rounding::Stochastic { seed, index }, Overflow::Saturate);
-        assert!(c == lo_code || c == hi_code, "{d}: {x} gave code {c:#x} (seed {seed})");
+        assert!(
+            c == lo_code || c == hi_code,
+            "{d}: {x} gave code {c:#x} (seed {seed})"
+        );
         up += u64::from(c == hi_code);
     }
     up
@@ -77,17 +92,40 @@ fn stochastic_rounding_is_deterministic_per_seed_and_index() {
     let run = |seed: u64| -> Vec<u64> {
         xs.iter()
             .enumerate()
-            .map(|(i, &x)| d.encode(x, Rounding::Stochastic { seed, index: i as u64 }, Overflow::Saturate))
+            .map(|(i, &x)| {
+                d.encode(
+                    x,
+                    Rounding::Stochastic {
+                        seed,
+                        index: i as u64,
+                    },
+                    Overflow::Saturate,
+                )
+            })
             .collect()
     };
     assert_eq!(run(42), run(42));
-    let differing = run(42).iter().zip(run(43)).filter(|(a, b)| **a != *b).count();
-    assert!(differing > 100, "another seed changes many roundings ({differing})");
+    let differing = run(42)
+        .iter()
+        .zip(run(43))
+        .filter(|(a, b)| **a != *b)
+        .count();
+    assert!(
+        differing > 100,
+        "another seed changes many roundings ({differing})"
+    );
     // Exactly representable values never move.
     for c in 0..64u64 {
         let v = d.decode(c);
         for index in 0..64 {
-            assert_eq!(d.encode(v, Rounding::Stochastic { seed: 9, index }, Overflow::Saturate), c);
+            assert_eq!(
+                d.encode(
+                    v,
+                    Rounding::Stochastic { seed: 9, index },
+                    Overflow::Saturate
+                ),
+                c
+            );
         }
     }
 }

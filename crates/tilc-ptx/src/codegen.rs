@@ -30,22 +30,22 @@
 use std::collections::HashMap;
 
 use inkwell::AddressSpace;
-use inkwell::IntPredicate;
 use inkwell::FloatPredicate;
+use inkwell::IntPredicate;
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
 use inkwell::builder::{Builder, BuilderError};
 use inkwell::context::Context;
-use inkwell::module::{Linkage, Module};
-use inkwell::types::{BasicType, BasicTypeEnum, BasicMetadataTypeEnum};
-use inkwell::values::{
-    BasicValue, BasicValueEnum, CallSiteValue, FunctionValue, GlobalValue, InstructionOpcode, InstructionValue,
-    IntValue, PointerValue,
-};
 use inkwell::intrinsics::Intrinsic;
+use inkwell::module::{Linkage, Module};
+use inkwell::types::{BasicMetadataTypeEnum, BasicType, BasicTypeEnum};
+use inkwell::values::{
+    BasicValue, BasicValueEnum, CallSiteValue, FunctionValue, GlobalValue, InstructionOpcode,
+    InstructionValue, IntValue, PointerValue,
+};
 use tilc_simt::{
-    Array, BinaryOp, CastOp, CmpOp, Fp8Format, HalfFormat, HalfOp, InstKind, Kernel, MmaKind, Region, Scalar,
-    ShfDir, ShfMode, ShflMode, Space, Special, Type, UnaryOp, Unroll, Value,
+    Array, BinaryOp, CastOp, CmpOp, Fp8Format, HalfFormat, HalfOp, InstKind, Kernel, MmaKind,
+    Region, Scalar, ShfDir, ShfMode, ShflMode, Space, Special, Type, UnaryOp, Unroll, Value,
 };
 
 use crate::error::PtxError;
@@ -55,7 +55,10 @@ pub const SHARED_SYMBOL: &str = "tilc_smem";
 
 impl From<BuilderError> for PtxError {
     fn from(e: BuilderError) -> PtxError {
-        PtxError::Llvm { stage: "build", message: e.to_string() }
+        PtxError::Llvm {
+            stage: "build",
+            message: e.to_string(),
+        }
     }
 }
 
@@ -80,20 +83,27 @@ pub(crate) fn lower_kernel<'ctx>(
     hinted_loops: &mut usize,
 ) -> Result<FunctionValue<'ctx>, PtxError> {
     let smem = shared_memory(ctx, module);
-    let param_types: Vec<BasicMetadataTypeEnum> =
-        kernel.params.iter().map(|p| llvm_type(ctx, p.ty).into()).collect();
+    let param_types: Vec<BasicMetadataTypeEnum> = kernel
+        .params
+        .iter()
+        .map(|p| llvm_type(ctx, p.ty).into())
+        .collect();
     let fn_type = ctx.void_type().fn_type(&param_types, false);
     let func = module.add_function(&kernel.name, fn_type, Some(Linkage::External));
     func.set_call_conventions(71);
     let [x, y, z] = kernel.block_dim;
     // `.reqntid` tells ptxas the block size, so it can budget registers for it.
-    func.add_attribute(AttributeLoc::Function, ctx.create_string_attribute("nvvm.reqntid", &format!("{x},{y},{z}")));
+    func.add_attribute(
+        AttributeLoc::Function,
+        ctx.create_string_attribute("nvvm.reqntid", &format!("{x},{y},{z}")),
+    );
     for (n, p) in kernel.params.iter().enumerate() {
-        if let Type::Ptr(_) = p.ty {
-            if p.align > 1 && p.align.is_power_of_two() {
-                let kind = Attribute::get_named_enum_kind_id("align");
-                func.add_attribute(AttributeLoc::Param(n as u32), ctx.create_enum_attribute(kind, p.align as u64));
-            }
+        if matches!(p.ty, Type::Ptr(_)) && p.align > 1 && p.align.is_power_of_two() {
+            let kind = Attribute::get_named_enum_kind_id("align");
+            func.add_attribute(
+                AttributeLoc::Param(n as u32),
+                ctx.create_enum_attribute(kind, p.align as u64),
+            );
         }
     }
     let builder = ctx.create_builder();
@@ -111,14 +121,18 @@ pub(crate) fn lower_kernel<'ctx>(
         hinted_loops,
     };
     for (n, &arg) in kernel.regions[kernel.body].args.iter().enumerate() {
-        let p = func.get_nth_param(n as u32).ok_or_else(|| lower.err("parameter count mismatch"))?;
+        let p = func
+            .get_nth_param(n as u32)
+            .ok_or_else(|| lower.err("parameter count mismatch"))?;
         p.set_name(&kernel.params[n].name);
         lower.vals.insert(arg, p);
     }
     for (array, data) in kernel.arrays.iter() {
         let elem = llvm_type(ctx, data.ty);
         let ty = elem.array_type(data.len);
-        let slot = lower.b.build_alloca(ty, &format!("{}_{array}", sanitize(&data.name)))?;
+        let slot = lower
+            .b
+            .build_alloca(ty, &format!("{}_{array}", sanitize(&data.name)))?;
         lower.arrays.insert(array, (slot, elem));
     }
     let yielded = lower.region(kernel.body, &[])?;
@@ -168,7 +182,15 @@ fn scalar_type(ctx: &Context, s: Scalar) -> BasicTypeEnum<'_> {
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 struct Lower<'a, 'ctx> {
@@ -185,11 +207,17 @@ struct Lower<'a, 'ctx> {
 
 impl<'a, 'ctx> Lower<'a, 'ctx> {
     fn err(&self, message: impl Into<String>) -> PtxError {
-        PtxError::Lowering { kernel: self.k.name.clone(), message: message.into() }
+        PtxError::Lowering {
+            kernel: self.k.name.clone(),
+            message: message.into(),
+        }
     }
 
     fn val(&self, v: Value) -> Result<BasicValueEnum<'ctx>, PtxError> {
-        self.vals.get(&v).copied().ok_or_else(|| self.err(format!("{v} is used before it is defined")))
+        self.vals
+            .get(&v)
+            .copied()
+            .ok_or_else(|| self.err(format!("{v} is used before it is defined")))
     }
 
     fn int(&self, v: Value) -> Result<IntValue<'ctx>, PtxError> {
@@ -226,7 +254,10 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                     let i = self.ctx.i64_type().const_int(bits, false);
                     self.b.build_bit_cast(i, self.ctx.f64_type(), "")?
                 }
-                s => scalar_type(self.ctx, s).into_int_type().const_int(bits & (s.mask() as u64), false).into(),
+                s => scalar_type(self.ctx, s)
+                    .into_int_type()
+                    .const_int(bits & (s.mask() as u64), false)
+                    .into(),
             })
         };
         match ty {
@@ -243,20 +274,36 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
         }
     }
 
-    fn intrinsic(&self, name: &str, tys: &[BasicTypeEnum<'ctx>]) -> Result<FunctionValue<'ctx>, PtxError> {
+    fn intrinsic(
+        &self,
+        name: &str,
+        tys: &[BasicTypeEnum<'ctx>],
+    ) -> Result<FunctionValue<'ctx>, PtxError> {
         Intrinsic::find(name)
             .and_then(|i| i.get_declaration(self.module, tys))
             .ok_or_else(|| self.err(format!("LLVM has no intrinsic {name}")))
     }
 
-    fn call(&self, f: FunctionValue<'ctx>, args: &[BasicValueEnum<'ctx>]) -> Result<CallSiteValue<'ctx>, PtxError> {
+    fn call(
+        &self,
+        f: FunctionValue<'ctx>,
+        args: &[BasicValueEnum<'ctx>],
+    ) -> Result<CallSiteValue<'ctx>, PtxError> {
         let args: Vec<_> = args.iter().map(|&a| a.into()).collect();
         Ok(self.b.build_call(f, &args, "")?)
     }
 
-    fn call_value(&self, name: &str, tys: &[BasicTypeEnum<'ctx>], args: &[BasicValueEnum<'ctx>]) -> Result<BasicValueEnum<'ctx>, PtxError> {
+    fn call_value(
+        &self,
+        name: &str,
+        tys: &[BasicTypeEnum<'ctx>],
+        args: &[BasicValueEnum<'ctx>],
+    ) -> Result<BasicValueEnum<'ctx>, PtxError> {
         let f = self.intrinsic(name, tys)?;
-        self.call(f, args)?.try_as_basic_value().basic().ok_or_else(|| self.err(format!("{name} returns nothing")))
+        self.call(f, args)?
+            .try_as_basic_value()
+            .basic()
+            .ok_or_else(|| self.err(format!("{name} returns nothing")))
     }
 
     /// Emits inline PTX returning `ret` (a struct when it has several outputs) or nothing.
@@ -273,13 +320,27 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
             Some(t) => t.fn_type(&params, false),
             None => self.ctx.void_type().fn_type(&params, false),
         };
-        let constraints =
-            if kind == AsmKind::Memory { format!("{constraints},~{{memory}}") } else { constraints.to_string() };
+        let constraints = if kind == AsmKind::Memory {
+            format!("{constraints},~{{memory}}")
+        } else {
+            constraints.to_string()
+        };
         let side_effects = kind == AsmKind::Memory;
-        let callee = self.ctx.create_inline_asm(fn_type, text.to_string(), constraints, side_effects, false, None, false);
+        let callee = self.ctx.create_inline_asm(
+            fn_type,
+            text.to_string(),
+            constraints,
+            side_effects,
+            false,
+            None,
+            false,
+        );
         let args: Vec<_> = args.iter().map(|&a| a.into()).collect();
         let call = self.b.build_indirect_call(fn_type, callee, &args, "")?;
-        let attr = |name: &str, val: u64| self.ctx.create_enum_attribute(Attribute::get_named_enum_kind_id(name), val);
+        let attr = |name: &str, val: u64| {
+            self.ctx
+                .create_enum_attribute(Attribute::get_named_enum_kind_id(name), val)
+        };
         if matches!(kind, AsmKind::Collective | AsmKind::CollectiveMemory) {
             call.add_attribute(AttributeLoc::Function, attr("convergent", 0));
         }
@@ -291,18 +352,34 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
         Ok(call.try_as_basic_value().basic())
     }
 
-    fn asm_value(&self, ret: BasicTypeEnum<'ctx>, args: &[BasicValueEnum<'ctx>], text: &str, constraints: &str, kind: AsmKind) -> Result<BasicValueEnum<'ctx>, PtxError> {
-        self.asm(Some(ret), args, text, constraints, kind)?.ok_or_else(|| self.err("inline asm returned nothing"))
+    fn asm_value(
+        &self,
+        ret: BasicTypeEnum<'ctx>,
+        args: &[BasicValueEnum<'ctx>],
+        text: &str,
+        constraints: &str,
+        kind: AsmKind,
+    ) -> Result<BasicValueEnum<'ctx>, PtxError> {
+        self.asm(Some(ret), args, text, constraints, kind)?
+            .ok_or_else(|| self.err("inline asm returned nothing"))
     }
 
     /// The fields of a struct an inline-asm call returned, gathered into a vector of `ty` (or the
     /// single value when `ty` is a scalar).
-    fn gather(&self, ret: BasicValueEnum<'ctx>, ty: Type) -> Result<BasicValueEnum<'ctx>, PtxError> {
-        let BasicValueEnum::StructValue(s) = ret else { return Ok(ret) };
+    fn gather(
+        &self,
+        ret: BasicValueEnum<'ctx>,
+        ty: Type,
+    ) -> Result<BasicValueEnum<'ctx>, PtxError> {
+        let BasicValueEnum::StructValue(s) = ret else {
+            return Ok(ret);
+        };
         let mut v = llvm_type(self.ctx, ty).into_vector_type().get_poison();
         for j in 0..ty.lanes() {
             let field = self.b.build_extract_value(s, j, "")?;
-            v = self.b.build_insert_element(v, field, self.i32c(j as u64), "")?;
+            v = self
+                .b
+                .build_insert_element(v, field, self.i32c(j as u64), "")?;
         }
         Ok(v.into())
     }
@@ -318,12 +395,20 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
     }
 
     fn struct_of(&self, ty: BasicTypeEnum<'ctx>, n: usize) -> BasicTypeEnum<'ctx> {
-        if n == 1 { ty } else { self.ctx.struct_type(&vec![ty; n], false).into() }
+        if n == 1 {
+            ty
+        } else {
+            self.ctx.struct_type(&vec![ty; n], false).into()
+        }
     }
 
     /// Lowers the instructions of `r` with its arguments bound to `args`; returns the values of
     /// its final `yield` (empty when it has none).
-    fn region(&mut self, r: Region, args: &[BasicValueEnum<'ctx>]) -> Result<Vec<BasicValueEnum<'ctx>>, PtxError> {
+    fn region(
+        &mut self,
+        r: Region,
+        args: &[BasicValueEnum<'ctx>],
+    ) -> Result<Vec<BasicValueEnum<'ctx>>, PtxError> {
         let k = self.k;
         if r != k.body {
             for (&a, &v) in k.regions[r].args.iter().zip(args) {
@@ -365,7 +450,11 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
             InstKind::Binary(op, a, b) => one(self.binary(*op, *a, *b)?),
             InstKind::Fma(a, b, c) => {
                 let t = llvm_type(self.ctx, self.ty(*a));
-                one(self.call_value("llvm.fma", &[t], &[self.val(*a)?, self.val(*b)?, self.val(*c)?])?)
+                one(self.call_value(
+                    "llvm.fma",
+                    &[t],
+                    &[self.val(*a)?, self.val(*b)?, self.val(*c)?],
+                )?)
             }
             InstKind::Cmp(op, a, b) => one(self.cmp(*op, *a, *b)?),
             InstKind::Select(c, a, b) => {
@@ -382,36 +471,69 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                     HalfOp::Min => self.call_value("llvm.minnum", &[x.get_type()], &[x, y])?,
                     HalfOp::Max => self.call_value("llvm.maxnum", &[x.get_type()], &[x, y])?,
                 };
-                one(self.b.build_bit_cast(r, llvm_type(self.ctx, self.ty(*a)), "")?)
+                one(self
+                    .b
+                    .build_bit_cast(r, llvm_type(self.ctx, self.ty(*a)), "")?)
             }
             InstKind::HalfFma(fmt, a, b, c) => {
-                let (x, y, z) = (self.to_half(*a, *fmt)?, self.to_half(*b, *fmt)?, self.to_half(*c, *fmt)?);
+                let (x, y, z) = (
+                    self.to_half(*a, *fmt)?,
+                    self.to_half(*b, *fmt)?,
+                    self.to_half(*c, *fmt)?,
+                );
                 let r = self.call_value("llvm.fma", &[x.get_type()], &[x, y, z])?;
-                one(self.b.build_bit_cast(r, llvm_type(self.ctx, self.ty(*a)), "")?)
+                one(self
+                    .b
+                    .build_bit_cast(r, llvm_type(self.ctx, self.ty(*a)), "")?)
             }
             InstKind::F32x2ToFp8x2(fmt, hi, lo) => {
                 let text = format!("cvt.rn.satfinite.{}x2.f32 $0, $1, $2;", fp8_name(*fmt));
                 let args = [self.val(*hi)?, self.val(*lo)?];
-                one(self.asm_value(self.ctx.i16_type().into(), &args, &text, "=h,f,f", AsmKind::Pure)?)
+                one(self.asm_value(
+                    self.ctx.i16_type().into(),
+                    &args,
+                    &text,
+                    "=h,f,f",
+                    AsmKind::Pure,
+                )?)
             }
             InstKind::Fp8x2ToF16x2(fmt, a) => {
                 let text = format!("cvt.rn.f16x2.{}x2 $0, $1;", fp8_name(*fmt));
-                let r = self.asm_value(self.ctx.i32_type().into(), &[self.val(*a)?], &text, "=r,h", AsmKind::Pure)?;
-                one(self.b.build_bit_cast(r, self.ctx.i16_type().vec_type(2), "")?)
+                let r = self.asm_value(
+                    self.ctx.i32_type().into(),
+                    &[self.val(*a)?],
+                    &text,
+                    "=r,h",
+                    AsmKind::Pure,
+                )?;
+                one(self
+                    .b
+                    .build_bit_cast(r, self.ctx.i16_type().vec_type(2), "")?)
             }
             InstKind::Extract(v, lane) => {
-                let BasicValueEnum::VectorValue(vec) = self.val(*v)? else { return Err(self.err("extract from a scalar")) };
-                one(self.b.build_extract_element(vec, self.i32c(*lane as u64), "")?)
+                let BasicValueEnum::VectorValue(vec) = self.val(*v)? else {
+                    return Err(self.err("extract from a scalar"));
+                };
+                one(self
+                    .b
+                    .build_extract_element(vec, self.i32c(*lane as u64), "")?)
             }
             InstKind::Insert(v, lane, x) => {
-                let BasicValueEnum::VectorValue(vec) = self.val(*v)? else { return Err(self.err("insert into a scalar")) };
-                one(self.b.build_insert_element(vec, self.val(*x)?, self.i32c(*lane as u64), "")?.into())
+                let BasicValueEnum::VectorValue(vec) = self.val(*v)? else {
+                    return Err(self.err("insert into a scalar"));
+                };
+                one(self
+                    .b
+                    .build_insert_element(vec, self.val(*x)?, self.i32c(*lane as u64), "")?
+                    .into())
             }
             InstKind::Build(vs) => {
                 let ty = result_ty.ok_or_else(|| self.err("build without a result"))?;
                 let mut vec = llvm_type(self.ctx, ty).into_vector_type().get_poison();
                 for (j, &v) in vs.iter().enumerate() {
-                    vec = self.b.build_insert_element(vec, self.val(v)?, self.i32c(j as u64), "")?;
+                    vec =
+                        self.b
+                            .build_insert_element(vec, self.val(v)?, self.i32c(j as u64), "")?;
                 }
                 one(vec.into())
             }
@@ -423,26 +545,55 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                     (ShfDir::Right, ShfMode::Clamp) => "llvm.nvvm.fshr.clamp",
                 };
                 let i32t = self.ctx.i32_type().into();
-                one(self.call_value(name, &[i32t], &[self.val(*hi)?, self.val(*lo)?, self.val(*n)?])?)
+                one(self.call_value(
+                    name,
+                    &[i32t],
+                    &[self.val(*hi)?, self.val(*lo)?, self.val(*n)?],
+                )?)
             }
-            InstKind::Prmt(a, b, sel) => one(self.call_value("llvm.nvvm.prmt", &[], &[self.val(*a)?, self.val(*b)?, self.val(*sel)?])?),
+            InstKind::Prmt(a, b, sel) => one(self.call_value(
+                "llvm.nvvm.prmt",
+                &[],
+                &[self.val(*a)?, self.val(*b)?, self.val(*sel)?],
+            )?),
             InstKind::Lop3(a, b, c, lut) => {
                 let text = format!("lop3.b32 $0, $1, $2, $3, {lut};");
                 let args = [self.val(*a)?, self.val(*b)?, self.val(*c)?];
-                one(self.asm_value(self.ctx.i32_type().into(), &args, &text, "=r,r,r,r", AsmKind::Pure)?)
+                one(self.asm_value(
+                    self.ctx.i32_type().into(),
+                    &args,
+                    &text,
+                    "=r,r,r,r",
+                    AsmKind::Pure,
+                )?)
             }
-            InstKind::Bfe { signed, a, pos, len } => {
+            InstKind::Bfe {
+                signed,
+                a,
+                pos,
+                len,
+            } => {
                 let text = format!("bfe.{}32 $0, $1, $2, $3;", if *signed { "s" } else { "u" });
                 let args = [self.val(*a)?, self.val(*pos)?, self.val(*len)?];
-                one(self.asm_value(self.ctx.i32_type().into(), &args, &text, "=r,r,r,r", AsmKind::Pure)?)
+                one(self.asm_value(
+                    self.ctx.i32_type().into(),
+                    &args,
+                    &text,
+                    "=r,r,r,r",
+                    AsmKind::Pure,
+                )?)
             }
             InstKind::SharedAddr(off) => {
                 let base = self.smem.as_pointer_value();
                 one(self.byte_gep(base, self.int(*off)?)?.into())
             }
-            InstKind::PtrAdd(base, off) => one(self.byte_gep(self.ptr(*base)?, self.int(*off)?)?.into()),
+            InstKind::PtrAdd(base, off) => {
+                one(self.byte_gep(self.ptr(*base)?, self.int(*off)?)?.into())
+            }
             InstKind::Load { ty, addr, mask, .. } => one(self.load(*ty, *addr, *mask)?),
-            InstKind::Store { addr, value, mask, .. } => {
+            InstKind::Store {
+                addr, value, mask, ..
+            } => {
                 self.store(*addr, *value, *mask)?;
                 Ok(vec![])
             }
@@ -456,35 +607,71 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                 self.b.build_store(slot, self.val(*v)?)?;
                 Ok(vec![])
             }
-            InstKind::Shfl { mode, value, lane, clamp } => {
+            InstKind::Shfl {
+                mode,
+                value,
+                lane,
+                clamp,
+            } => {
                 let m = match mode {
                     ShflMode::Idx => "idx",
                     ShflMode::Up => "up",
                     ShflMode::Down => "down",
                     ShflMode::Bfly => "bfly",
                 };
-                let t = if self.ty(*value) == Type::F32 { "f32" } else { "i32" };
+                let t = if self.ty(*value) == Type::F32 {
+                    "f32"
+                } else {
+                    "i32"
+                };
                 let name = format!("llvm.nvvm.shfl.sync.{m}.{t}");
                 let all = self.ctx.i32_type().const_all_ones().into();
-                one(self.call_value(&name, &[], &[all, self.val(*value)?, self.val(*lane)?, self.i32c(*clamp as u64).into()])?)
+                one(self.call_value(
+                    &name,
+                    &[],
+                    &[
+                        all,
+                        self.val(*value)?,
+                        self.val(*lane)?,
+                        self.i32c(*clamp as u64).into(),
+                    ],
+                )?)
             }
             InstKind::Barrier => {
                 let f = self.intrinsic("llvm.nvvm.barrier.cta.sync.aligned.all", &[])?;
                 self.call(f, &[self.i32c(0).into()])?;
                 Ok(vec![])
             }
-            InstKind::CpAsync { dst, src, size, src_size } => {
+            InstKind::CpAsync {
+                dst,
+                src,
+                size,
+                src_size,
+            } => {
                 let cache = if *size == 16 { "cg" } else { "ca" };
-                let dst = self.b.build_ptr_to_int(self.ptr(*dst)?, self.ctx.i32_type(), "")?.into();
-                let src = self.b.build_ptr_to_int(self.ptr(*src)?, self.ctx.i64_type(), "")?.into();
+                let dst = self
+                    .b
+                    .build_ptr_to_int(self.ptr(*dst)?, self.ctx.i32_type(), "")?
+                    .into();
+                let src = self
+                    .b
+                    .build_ptr_to_int(self.ptr(*src)?, self.ctx.i64_type(), "")?
+                    .into();
                 match src_size {
                     None => {
                         let text = format!("cp.async.{cache}.shared.global [$0], [$1], {size};");
                         self.asm(None, &[dst, src], &text, "r,l", AsmKind::Memory)?;
                     }
                     Some(s) => {
-                        let text = format!("cp.async.{cache}.shared.global [$0], [$1], {size}, $2;");
-                        self.asm(None, &[dst, src, self.val(*s)?], &text, "r,l,r", AsmKind::Memory)?;
+                        let text =
+                            format!("cp.async.{cache}.shared.global [$0], [$1], {size}, $2;");
+                        self.asm(
+                            None,
+                            &[dst, src, self.val(*s)?],
+                            &text,
+                            "r,l,r",
+                            AsmKind::Memory,
+                        )?;
                     }
                 }
                 Ok(vec![])
@@ -494,7 +681,13 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                 Ok(vec![])
             }
             InstKind::CpAsyncWait(n) => {
-                self.asm(None, &[], &format!("cp.async.wait_group {n};"), "", AsmKind::Memory)?;
+                self.asm(
+                    None,
+                    &[],
+                    &format!("cp.async.wait_group {n};"),
+                    "",
+                    AsmKind::Memory,
+                )?;
                 Ok(vec![])
             }
             InstKind::Ldmatrix { num, trans, addr } => {
@@ -506,14 +699,29 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                     outs.join(", ")
                 );
                 let constraints = format!("{}r", "=r,".repeat(n));
-                let addr = self.b.build_ptr_to_int(self.ptr(*addr)?, self.ctx.i32_type(), "")?.into();
+                let addr = self
+                    .b
+                    .build_ptr_to_int(self.ptr(*addr)?, self.ctx.i32_type(), "")?
+                    .into();
                 let ret = self.struct_of(self.ctx.i32_type().into(), n);
-                let r = self.asm_value(ret, &[addr], &text, &constraints, AsmKind::CollectiveMemory)?;
+                let r =
+                    self.asm_value(ret, &[addr], &text, &constraints, AsmKind::CollectiveMemory)?;
                 one(self.gather(r, result_ty.unwrap_or(Type::I32))?)
             }
             InstKind::Mma(kind, a, b, c) => one(self.mma(*kind, *a, *b, *c)?),
-            InstKind::For { lo, hi, step, init, body, unroll } => self.for_loop(*lo, *hi, *step, init, *body, *unroll),
-            InstKind::If { cond, then_region, else_region } => self.if_else(i, *cond, *then_region, *else_region),
+            InstKind::For {
+                lo,
+                hi,
+                step,
+                init,
+                body,
+                unroll,
+            } => self.for_loop(*lo, *hi, *step, init, *body, *unroll),
+            InstKind::If {
+                cond,
+                then_region,
+                else_region,
+            } => self.if_else(i, *cond, *then_region, *else_region),
             InstKind::Yield(_) => Err(self.err("yield in the middle of a region")),
         }
     }
@@ -531,7 +739,11 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                 self.b.build_binop(InstructionOpcode::Sub, zero, x, "")?
             }
             UnaryOp::Popc => self.call_value("llvm.ctpop", &[t], &[x])?,
-            UnaryOp::Clz => self.call_value("llvm.ctlz", &[t], &[x, self.ctx.bool_type().const_zero().into()])?,
+            UnaryOp::Clz => self.call_value(
+                "llvm.ctlz",
+                &[t],
+                &[x, self.ctx.bool_type().const_zero().into()],
+            )?,
             UnaryOp::FNeg => match x {
                 BasicValueEnum::FloatValue(f) => self.b.build_float_neg(f, "")?.into(),
                 BasicValueEnum::VectorValue(v) => self.b.build_float_neg(v, "")?.into(),
@@ -548,7 +760,9 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
         let ty = self.ty(a);
         let t = x.get_type();
         let w = ty.elem().bits();
-        let plain = |opc: O| -> Result<BasicValueEnum<'ctx>, PtxError> { Ok(self.b.build_binop(opc, x, y, "")?) };
+        let plain = |opc: O| -> Result<BasicValueEnum<'ctx>, PtxError> {
+            Ok(self.b.build_binop(opc, x, y, "")?)
+        };
         let intr = |name: &str| self.call_value(name, &[t], &[x, y]);
         match op {
             BinaryOp::Add => plain(O::Add),
@@ -584,7 +798,10 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                     _ => wide_scalar.into(),
                 };
                 let ext = if signed { O::SExt } else { O::ZExt };
-                let (xw, yw) = (self.b.build_cast(ext, x, wide, "")?, self.b.build_cast(ext, y, wide, "")?);
+                let (xw, yw) = (
+                    self.b.build_cast(ext, x, wide, "")?,
+                    self.b.build_cast(ext, y, wide, "")?,
+                );
                 let p = self.b.build_binop(O::Mul, xw, yw, "")?;
                 let shift = self.splat_int(wide, w as u64)?;
                 let hi = self.b.build_binop(O::LShr, p, shift, "")?;
@@ -593,7 +810,11 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
             BinaryOp::Shl | BinaryOp::ShrU => {
                 let opc = if op == BinaryOp::Shl { O::Shl } else { O::LShr };
                 let shifted = plain(opc)?;
-                if self.k.const_int(b).is_some_and(|n| (0..w as i64).contains(&n)) {
+                if self
+                    .k
+                    .const_int(b)
+                    .is_some_and(|n| (0..w as i64).contains(&n))
+                {
                     return Ok(shifted);
                 }
                 // PTX `shl`/`shr` clamp the amount; LLVM's are poison past the width.
@@ -603,7 +824,11 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                 self.select(over, zero, shifted)
             }
             BinaryOp::ShrS => {
-                let amount = if self.k.const_int(b).is_some_and(|n| (0..w as i64).contains(&n)) {
+                let amount = if self
+                    .k
+                    .const_int(b)
+                    .is_some_and(|n| (0..w as i64).contains(&n))
+                {
                     y
                 } else {
                     let max = self.constant(ty, (w - 1) as u64)?;
@@ -621,7 +846,9 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                 let lane = v.get_element_type().into_int_type().const_int(x, false);
                 let mut out = v.get_poison();
                 for j in 0..v.get_size() {
-                    out = self.b.build_insert_element(out, lane, self.i32c(j as u64), "")?;
+                    out = self
+                        .b
+                        .build_insert_element(out, lane, self.i32c(j as u64), "")?;
                 }
                 out.into()
             }
@@ -630,9 +857,16 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
     }
 
     /// An integer comparison of scalars or vectors; the result is `i1` or a vector of `i1`.
-    fn icmp(&self, pred: IntPredicate, x: BasicValueEnum<'ctx>, y: BasicValueEnum<'ctx>) -> Result<BasicValueEnum<'ctx>, PtxError> {
+    fn icmp(
+        &self,
+        pred: IntPredicate,
+        x: BasicValueEnum<'ctx>,
+        y: BasicValueEnum<'ctx>,
+    ) -> Result<BasicValueEnum<'ctx>, PtxError> {
         match (x, y) {
-            (BasicValueEnum::IntValue(a), BasicValueEnum::IntValue(b)) => Ok(self.b.build_int_compare(pred, a, b, "")?.into()),
+            (BasicValueEnum::IntValue(a), BasicValueEnum::IntValue(b)) => {
+                Ok(self.b.build_int_compare(pred, a, b, "")?.into())
+            }
             (BasicValueEnum::VectorValue(a), BasicValueEnum::VectorValue(b)) => {
                 Ok(self.b.build_int_compare(pred, a, b, "")?.into())
             }
@@ -641,7 +875,12 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
     }
 
     /// `cond ? a : b` with an `i1` or a lane-wise vector-of-`i1` condition.
-    fn select(&self, cond: BasicValueEnum<'ctx>, a: BasicValueEnum<'ctx>, b: BasicValueEnum<'ctx>) -> Result<BasicValueEnum<'ctx>, PtxError> {
+    fn select(
+        &self,
+        cond: BasicValueEnum<'ctx>,
+        a: BasicValueEnum<'ctx>,
+        b: BasicValueEnum<'ctx>,
+    ) -> Result<BasicValueEnum<'ctx>, PtxError> {
         match cond {
             BasicValueEnum::IntValue(c) => Ok(self.b.build_select(c, a, b, "")?),
             BasicValueEnum::VectorValue(c) => Ok(self.b.build_select(c, a, b, "")?),
@@ -652,13 +891,20 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
     fn cmp(&self, op: CmpOp, a: Value, b: Value) -> Result<BasicValueEnum<'ctx>, PtxError> {
         let (mut x, mut y) = (self.val(a)?, self.val(b)?);
         if let (BasicValueEnum::PointerValue(p), BasicValueEnum::PointerValue(q)) = (x, y) {
-            let it = if self.ty(a) == Type::GLOBAL_PTR { self.ctx.i64_type() } else { self.ctx.i32_type() };
+            let it = if self.ty(a) == Type::GLOBAL_PTR {
+                self.ctx.i64_type()
+            } else {
+                self.ctx.i32_type()
+            };
             x = self.b.build_ptr_to_int(p, it, "")?.into();
             y = self.b.build_ptr_to_int(q, it, "")?.into();
         }
         let ip = |p| self.icmp(p, x, y);
         let fp = |p| -> Result<BasicValueEnum<'ctx>, PtxError> {
-            Ok(self.b.build_float_compare(p, x.into_float_value(), y.into_float_value(), "")?.into())
+            Ok(self
+                .b
+                .build_float_compare(p, x.into_float_value(), y.into_float_value(), "")?
+                .into())
         };
         match op {
             CmpOp::Eq => ip(IntPredicate::EQ),
@@ -693,7 +939,9 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
 
     /// An i16 / i16x2 value reinterpreted as half / <2 x half> (or bfloat).
     fn to_half(&self, v: Value, fmt: HalfFormat) -> Result<BasicValueEnum<'ctx>, PtxError> {
-        Ok(self.b.build_bit_cast(self.val(v)?, self.half_type(fmt, self.ty(v)), "")?)
+        Ok(self
+            .b
+            .build_bit_cast(self.val(v)?, self.half_type(fmt, self.ty(v)), "")?)
     }
 
     fn cast(&self, op: CastOp, a: Value, to: Type) -> Result<BasicValueEnum<'ctx>, PtxError> {
@@ -701,7 +949,9 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
         let x = self.val(a)?;
         let from = self.ty(a);
         let tt = llvm_type(self.ctx, to);
-        let c = |opc: O| -> Result<BasicValueEnum<'ctx>, PtxError> { Ok(self.b.build_cast(opc, x, tt, "")?) };
+        let c = |opc: O| -> Result<BasicValueEnum<'ctx>, PtxError> {
+            Ok(self.b.build_cast(opc, x, tt, "")?)
+        };
         match op {
             CastOp::SExt => c(O::SExt),
             CastOp::ZExt => c(O::ZExt),
@@ -711,44 +961,72 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
             CastOp::UToF => c(O::UIToFP),
             CastOp::FToS => self.call_value("llvm.fptosi.sat", &[tt, x.get_type()], &[x]),
             CastOp::FToU => self.call_value("llvm.fptoui.sat", &[tt, x.get_type()], &[x]),
-            CastOp::FConvert => c(if to.elem().bits() > from.elem().bits() { O::FPExt } else { O::FPTrunc }),
+            CastOp::FConvert => c(if to.elem().bits() > from.elem().bits() {
+                O::FPExt
+            } else {
+                O::FPTrunc
+            }),
             CastOp::FToHalf(fmt) => {
-                let h = self.b.build_cast(O::FPTrunc, x, self.half_type(fmt, from), "")?;
+                let h = self
+                    .b
+                    .build_cast(O::FPTrunc, x, self.half_type(fmt, from), "")?;
                 Ok(self.b.build_bit_cast(h, tt, "")?)
             }
             CastOp::HalfToF(fmt) => {
                 let h = self.b.build_bit_cast(x, self.half_type(fmt, from), "")?;
-                c_from(self, O::FPExt, h, tt)
+                Ok(self.b.build_cast(O::FPExt, h, tt, "")?)
             }
         }
     }
 
-    fn byte_gep(&self, base: PointerValue<'ctx>, off: IntValue<'ctx>) -> Result<PointerValue<'ctx>, PtxError> {
+    fn byte_gep(
+        &self,
+        base: PointerValue<'ctx>,
+        off: IntValue<'ctx>,
+    ) -> Result<PointerValue<'ctx>, PtxError> {
         // SAFETY: an `i8` GEP only computes an address; SIMT's verifier and emulator own the
         // question of whether it is in bounds, and no `inbounds` promise is made to LLVM.
         Ok(unsafe { self.b.build_gep(self.ctx.i8_type(), base, &[off], "")? })
     }
 
-    fn array_slot(&self, a: Array, n: u32) -> Result<(PointerValue<'ctx>, BasicTypeEnum<'ctx>), PtxError> {
-        let &(base, elem) = self.arrays.get(&a).ok_or_else(|| self.err(format!("unknown register array {a}")))?;
+    fn array_slot(
+        &self,
+        a: Array,
+        n: u32,
+    ) -> Result<(PointerValue<'ctx>, BasicTypeEnum<'ctx>), PtxError> {
+        let &(base, elem) = self
+            .arrays
+            .get(&a)
+            .ok_or_else(|| self.err(format!("unknown register array {a}")))?;
         let len = self.k.arrays[a].len;
         let arr = elem.array_type(len);
         // SAFETY: the verifier checked `n < len`, so the element is inside the alloca.
-        let p = unsafe { self.b.build_in_bounds_gep(arr, base, &[self.i32c(0), self.i32c(n as u64)], "")? };
+        let p = unsafe {
+            self.b
+                .build_in_bounds_gep(arr, base, &[self.i32c(0), self.i32c(n as u64)], "")?
+        };
         Ok((p, elem))
     }
 
     fn set_align(&self, inst: Option<InstructionValue<'ctx>>, bytes: u32) -> Result<(), PtxError> {
         if let Some(inst) = inst {
-            inst.set_alignment(bytes).map_err(|e| self.err(format!("alignment {bytes}: {e:?}")))?;
+            inst.set_alignment(bytes)
+                .map_err(|e| self.err(format!("alignment {bytes}: {e:?}")))?;
         }
         Ok(())
     }
 
-    fn load(&mut self, ty: Type, addr: Value, mask: Option<Value>) -> Result<BasicValueEnum<'ctx>, PtxError> {
+    fn load(
+        &mut self,
+        ty: Type,
+        addr: Value,
+        mask: Option<Value>,
+    ) -> Result<BasicValueEnum<'ctx>, PtxError> {
         let p = self.ptr(addr)?;
         let lt = llvm_type(self.ctx, ty);
-        let bytes = ty.bytes().ok_or_else(|| self.err("a predicate cannot be loaded"))?;
+        let bytes = ty
+            .bytes()
+            .ok_or_else(|| self.err("a predicate cannot be loaded"))?;
         let Some(m) = mask else {
             let v = self.b.build_load(lt, p, "")?;
             self.set_align(v.as_instruction_value(), bytes)?;
@@ -773,7 +1051,10 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
     fn store(&mut self, addr: Value, value: Value, mask: Option<Value>) -> Result<(), PtxError> {
         let p = self.ptr(addr)?;
         let v = self.val(value)?;
-        let bytes = self.ty(value).bytes().ok_or_else(|| self.err("a predicate cannot be stored"))?;
+        let bytes = self
+            .ty(value)
+            .bytes()
+            .ok_or_else(|| self.err("a predicate cannot be stored"))?;
         let join = match mask {
             None => None,
             Some(m) => {
@@ -795,10 +1076,18 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
     }
 
     fn current_block(&self) -> Result<BasicBlock<'ctx>, PtxError> {
-        self.b.get_insert_block().ok_or_else(|| self.err("builder has no position"))
+        self.b
+            .get_insert_block()
+            .ok_or_else(|| self.err("builder has no position"))
     }
 
-    fn mma(&self, kind: MmaKind, a: Value, b: Value, c: Value) -> Result<BasicValueEnum<'ctx>, PtxError> {
+    fn mma(
+        &self,
+        kind: MmaKind,
+        a: Value,
+        b: Value,
+        c: Value,
+    ) -> Result<BasicValueEnum<'ctx>, PtxError> {
         let (shape, types, acc) = match kind {
             MmaKind::F16F32 => ("m16n8k16", "f32.f16.f16.f32", "f"),
             MmaKind::Bf16F32 => ("m16n8k16", "f32.bf16.bf16.f32", "f"),
@@ -809,12 +1098,16 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
         let text = format!(
             "mma.sync.aligned.{shape}.row.col.{types} {{$0, $1, $2, $3}}, {{$4, $5, $6, $7}}, {{$8, $9}}, {{$10, $11, $12, $13}};"
         );
-        let constraints = format!("={acc},={acc},={acc},={acc},r,r,r,r,r,r,{acc},{acc},{acc},{acc}");
+        let constraints =
+            format!("={acc},={acc},={acc},={acc},r,r,r,r,r,r,{acc},{acc},{acc},{acc}");
         let mut args = self.lanes(self.val(a)?)?;
         args.extend(self.lanes(self.val(b)?)?);
         args.extend(self.lanes(self.val(c)?)?);
         if args.len() != 10 {
-            return Err(self.err(format!("mma operands have {} registers, not 4 + 2 + 4", args.len())));
+            return Err(self.err(format!(
+                "mma operands have {} registers, not 4 + 2 + 4",
+                args.len()
+            )));
         }
         let acc_ty = kind.acc_type();
         let ret = self.struct_of(scalar_type(self.ctx, acc_ty.elem()), 4);
@@ -832,7 +1125,10 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
         unroll: Unroll,
     ) -> Result<Vec<BasicValueEnum<'ctx>>, PtxError> {
         let (lo, hi, step) = (self.int(lo)?, self.int(hi)?, self.int(step)?);
-        let init: Vec<BasicValueEnum> = init.iter().map(|&v| self.val(v)).collect::<Result<_, _>>()?;
+        let init: Vec<BasicValueEnum> = init
+            .iter()
+            .map(|&v| self.val(v))
+            .collect::<Result<_, _>>()?;
         let pre = self.current_block()?;
         let body_bb = self.ctx.append_basic_block(self.func, "for.body");
         let exit = self.ctx.append_basic_block(self.func, "for.exit");
@@ -841,7 +1137,10 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
 
         self.b.position_at_end(body_bb);
         let iv = self.b.build_phi(self.ctx.i32_type(), "")?;
-        let carried: Vec<_> = init.iter().map(|v| self.b.build_phi(v.get_type(), "")).collect::<Result<_, _>>()?;
+        let carried: Vec<_> = init
+            .iter()
+            .map(|v| self.b.build_phi(v.get_type(), ""))
+            .collect::<Result<_, _>>()?;
         let mut args = vec![iv.as_basic_value()];
         args.extend(carried.iter().map(|p| p.as_basic_value()));
         let next_vals = self.region(body, &args)?;
@@ -849,7 +1148,9 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
             return Err(self.err("a loop body yields a different number of values than it carries"));
         }
         let latch = self.current_block()?;
-        let next = self.b.build_int_add(iv.as_basic_value().into_int_value(), step, "")?;
+        let next = self
+            .b
+            .build_int_add(iv.as_basic_value().into_int_value(), step, "")?;
         let again = self.b.build_int_compare(IntPredicate::SLT, next, hi, "")?;
         let back = self.b.build_conditional_branch(again, body_bb, exit)?;
         if unroll != Unroll::None {
@@ -892,9 +1193,15 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
         let else_end = self.current_block()?;
         self.b.build_unconditional_branch(join)?;
         self.b.position_at_end(join);
-        let tys: Vec<Type> = self.k.insts[inst].results.iter().map(|&r| self.k.ty(r)).collect();
+        let tys: Vec<Type> = self.k.insts[inst]
+            .results
+            .iter()
+            .map(|&r| self.k.ty(r))
+            .collect();
         if t.len() != tys.len() || e.len() != tys.len() {
-            return Err(self.err("an if's branches yield a different number of values than it has results"));
+            return Err(
+                self.err("an if's branches yield a different number of values than it has results")
+            );
         }
         let mut results = Vec::new();
         for ((ty, tv), ev) in tys.iter().zip(&t).zip(&e) {
@@ -904,10 +1211,6 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
         }
         Ok(results)
     }
-}
-
-fn c_from<'ctx>(l: &Lower<'_, 'ctx>, opc: InstructionOpcode, x: BasicValueEnum<'ctx>, tt: BasicTypeEnum<'ctx>) -> Result<BasicValueEnum<'ctx>, PtxError> {
-    Ok(l.b.build_cast(opc, x, tt, "")?)
 }
 
 fn fp8_name(fmt: Fp8Format) -> &'static str {

@@ -63,12 +63,26 @@ impl fmt::Display for PtxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PtxError::UnknownTarget(s) => {
-                write!(f, "unknown target `{s}`; the targets are sm_90a, sm_100a and sm_120a")
+                write!(
+                    f,
+                    "unknown target `{s}`; the targets are sm_90a, sm_100a and sm_120a"
+                )
             }
-            PtxError::BadPtxVersion { target, version, reason } => {
-                write!(f, "PTX version {version} cannot be used for {target}: {reason}")
+            PtxError::BadPtxVersion {
+                target,
+                version,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "PTX version {version} cannot be used for {target}: {reason}"
+                )
             }
-            PtxError::Unsupported { instruction, feature, target } => write!(
+            PtxError::Unsupported {
+                instruction,
+                feature,
+                target,
+            } => write!(
                 f,
                 "`{instruction}` needs {feature}, which {target} does not have{}",
                 match feature {

@@ -23,7 +23,9 @@ use inkwell::OptimizationLevel;
 use inkwell::context::Context;
 use inkwell::module::Module;
 use inkwell::passes::PassBuilderOptions;
-use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, TargetMachine, TargetTriple};
+use inkwell::targets::{
+    CodeModel, FileType, InitializationConfig, RelocMode, TargetMachine, TargetTriple,
+};
 use tilc_simt::{HalfFormat, HalfOp, InstKind, Kernel, MmaKind};
 
 pub use codegen::SHARED_SYMBOL;
@@ -72,14 +74,19 @@ pub struct Options {
     pub target: Target,
     /// LLVM's optimisation level.
     pub opt_level: OptLevel,
-    /// The PTX ISA version to print; `None` takes the target's minimum ([`Target::min_ptx`]).
+    /// The PTX ISA version to print; `None` takes the oldest that has the target
+    /// ([`Target::min_ptx`]) and every feature the kernels use ([`Feature::min_ptx`]).
     pub ptx_version: Option<PtxVersion>,
 }
 
 impl Options {
     /// Default options for `target`: O3 and the target's minimum PTX version.
     pub fn new(target: Target) -> Options {
-        Options { target, opt_level: OptLevel::O3, ptx_version: None }
+        Options {
+            target,
+            opt_level: OptLevel::O3,
+            ptx_version: None,
+        }
     }
 }
 
@@ -100,15 +107,28 @@ pub struct Output {
 /// generation, so a lowering bug is an error with LLVM's message, not a crash.
 pub fn compile(kernels: &[Kernel], options: &Options) -> Result<Output, PtxError> {
     let target = options.target;
-    let ptx_version = options.ptx_version.unwrap_or(target.min_ptx());
-    target.check_ptx(ptx_version)?;
+    let mut needed = target.min_ptx();
     let mut prepared = Vec::with_capacity(kernels.len());
     for k in kernels {
-        tilc_simt::verify(k).map_err(|e| PtxError::InvalidKernel { kernel: k.name.clone(), message: e.to_string() })?;
-        check_features(k, target)?;
+        tilc_simt::verify(k).map_err(|e| PtxError::InvalidKernel {
+            kernel: k.name.clone(),
+            message: e.to_string(),
+        })?;
+        for feature in check_features(k, target)? {
+            needed = needed.max(feature.min_ptx());
+        }
         let mut k = k.clone();
         tilc_simt::passes::unroll(&mut k);
         prepared.push(k);
+    }
+    let ptx_version = options.ptx_version.unwrap_or(needed);
+    target.check_ptx(ptx_version)?;
+    if ptx_version < needed {
+        return Err(PtxError::BadPtxVersion {
+            target,
+            version: ptx_version,
+            reason: format!("the kernels use instructions that need PTX {needed}"),
+        });
     }
 
     let machine = target_machine(target, ptx_version, options.opt_level)?;
@@ -121,12 +141,20 @@ pub fn compile(kernels: &[Kernel], options: &Options) -> Result<Output, PtxError
         codegen::lower_kernel(&ctx, &module, k, &mut hinted)?;
     }
     let llvm_ir = module.print_to_string().to_string();
-    module.verify().map_err(|e| PtxError::Llvm { stage: "verify", message: e.to_string() })?;
+    module.verify().map_err(|e| PtxError::Llvm {
+        stage: "verify",
+        message: e.to_string(),
+    })?;
     optimize(&module, &machine, options.opt_level)?;
     let buffer = machine
         .write_to_memory_buffer(&module, FileType::Assembly)
-        .map_err(|e| PtxError::Llvm { stage: "codegen", message: e.to_string() })?;
-    let ptx = String::from_utf8_lossy(buffer.as_slice()).trim_end_matches('\0').to_string();
+        .map_err(|e| PtxError::Llvm {
+            stage: "codegen",
+            message: e.to_string(),
+        })?;
+    let ptx = String::from_utf8_lossy(buffer.as_slice())
+        .trim_end_matches('\0')
+        .to_string();
     Ok(Output { llvm_ir, ptx })
 }
 
@@ -134,18 +162,24 @@ pub fn compile(kernels: &[Kernel], options: &Options) -> Result<Output, PtxError
 fn optimize(module: &Module<'_>, machine: &TargetMachine, level: OptLevel) -> Result<(), PtxError> {
     module
         .run_passes(level.pipeline(), machine, PassBuilderOptions::create())
-        .map_err(|e| PtxError::Llvm { stage: "optimize", message: e.to_string() })
+        .map_err(|e| PtxError::Llvm {
+            stage: "optimize",
+            message: e.to_string(),
+        })
 }
 
 /// Checks an LLVM module the way [`compile`] does before code generation.
 pub fn verify_module(module: &Module<'_>) -> Result<(), PtxError> {
-    module.verify().map_err(|e| PtxError::Llvm { stage: "verify", message: e.to_string() })
+    module.verify().map_err(|e| PtxError::Llvm {
+        stage: "verify",
+        message: e.to_string(),
+    })
 }
 
 /// The feature an instruction needs beyond plain SIMT arithmetic, with its PTX spelling.
 pub fn required_feature(kind: &InstKind) -> Option<(Feature, &'static str)> {
     match kind {
-        InstKind::Mma(MmaKind::Fp8F32(_), ..) => Some((Feature::Fp8, "mma.sync.m16n8k32 (fp8)")),
+        InstKind::Mma(MmaKind::Fp8F32(_), ..) => Some((Feature::Fp8Mma, "mma.sync.m16n8k32 (fp8)")),
         InstKind::Mma(..) => Some((Feature::MmaSync, "mma.sync")),
         InstKind::F32x2ToFp8x2(..) => Some((Feature::Fp8, "cvt.rn.satfinite.f8x2.f32")),
         InstKind::Fp8x2ToF16x2(..) => Some((Feature::Fp8, "cvt.rn.f16x2.f8x2")),
@@ -154,18 +188,24 @@ pub fn required_feature(kind: &InstKind) -> Option<(Feature, &'static str)> {
             Some((Feature::CpAsync, "cp.async"))
         }
         InstKind::Half(HalfOp::Add | HalfOp::Sub | HalfOp::Mul, HalfFormat::BF16, ..)
-        | InstKind::HalfFma(HalfFormat::BF16, ..) => Some((Feature::Bf16Arith, "bf16 add/sub/mul/fma")),
+        | InstKind::HalfFma(HalfFormat::BF16, ..) => {
+            Some((Feature::Bf16Arith, "bf16 add/sub/mul/fma"))
+        }
         _ => None,
     }
 }
 
-/// Checks every instruction of `kernel` against `target`'s features.
-pub fn check_features(kernel: &Kernel, target: Target) -> Result<(), PtxError> {
-    let mut result = Ok(());
+/// Checks every instruction of `kernel` against `target`'s features; returns the features used.
+pub fn check_features(kernel: &Kernel, target: Target) -> Result<Vec<Feature>, PtxError> {
+    let mut result = Ok(Vec::new());
     kernel.walk(&mut |i| {
-        if result.is_ok() {
-            if let Some((feature, name)) = required_feature(&kernel.insts[i].kind) {
-                result = target.require(feature, name);
+        if let (Ok(used), Some((feature, name))) =
+            (&mut result, required_feature(&kernel.insts[i].kind))
+        {
+            match target.require(feature, name) {
+                Ok(()) if !used.contains(&feature) => used.push(feature),
+                Ok(()) => {}
+                Err(e) => result = Err(e),
             }
         }
     });
@@ -186,18 +226,29 @@ fn init_llvm() {
         // registered by the NVPTX target linked into this binary, so parsing cannot fail (a
         // failure would exit the process, which is why the option list is fixed here).
         unsafe {
-            inkwell::llvm_sys::support::LLVMParseCommandLineOptions(argv.len() as i32, argv.as_ptr(), c"".as_ptr());
+            inkwell::llvm_sys::support::LLVMParseCommandLineOptions(
+                argv.len() as i32,
+                argv.as_ptr(),
+                c"".as_ptr(),
+            );
         }
     });
 }
 
 /// The NVPTX target machine for a target and a PTX version already checked against it.
-fn target_machine(target: Target, ptx: PtxVersion, level: OptLevel) -> Result<TargetMachine, PtxError> {
+fn target_machine(
+    target: Target,
+    ptx: PtxVersion,
+    level: OptLevel,
+) -> Result<TargetMachine, PtxError> {
     target.check_ptx(ptx)?;
     init_llvm();
     let triple = TargetTriple::create("nvptx64-nvidia-cuda");
-    let llvm_target = inkwell::targets::Target::from_triple(&triple)
-        .map_err(|e| PtxError::Llvm { stage: "target", message: e.to_string() })?;
+    let llvm_target =
+        inkwell::targets::Target::from_triple(&triple).map_err(|e| PtxError::Llvm {
+            stage: "target",
+            message: e.to_string(),
+        })?;
     llvm_target
         .create_target_machine(
             &triple,
@@ -207,7 +258,10 @@ fn target_machine(target: Target, ptx: PtxVersion, level: OptLevel) -> Result<Ta
             RelocMode::Default,
             CodeModel::Default,
         )
-        .ok_or_else(|| PtxError::Llvm { stage: "target", message: format!("no target machine for {target}") })
+        .ok_or_else(|| PtxError::Llvm {
+            stage: "target",
+            message: format!("no target machine for {target}"),
+        })
 }
 
 #[cfg(test)]
@@ -223,7 +277,9 @@ mod tests {
         let f = module.add_function("f", ctx.void_type().fn_type(&[], false), None);
         ctx.append_basic_block(f, "entry");
         let err = verify_module(&module).unwrap_err();
-        let PtxError::Llvm { stage, message } = &err else { panic!("{err}") };
+        let PtxError::Llvm { stage, message } = &err else {
+            panic!("{err}")
+        };
         assert_eq!(*stage, "verify");
         assert!(message.contains("terminator"), "{message}");
     }

@@ -7,8 +7,8 @@
 
 use inkwell::context::Context;
 use inkwell::llvm_sys::core::{
-    LLVMGetMDKindIDInContext, LLVMMDNodeInContext2, LLVMMDStringInContext2, LLVMMetadataAsValue, LLVMSetMetadata,
-    LLVMValueAsMetadata,
+    LLVMGetMDKindIDInContext, LLVMMDNodeInContext2, LLVMMDStringInContext2, LLVMMetadataAsValue,
+    LLVMSetMetadata, LLVMValueAsMetadata,
 };
 use inkwell::llvm_sys::debuginfo::{LLVMMetadataReplaceAllUsesWith, LLVMTemporaryMDNode};
 use inkwell::llvm_sys::prelude::LLVMMetadataRef;
@@ -45,6 +45,10 @@ pub(crate) fn set_unroll(ctx: &Context, back_edge: InstructionValue<'_>, unroll:
         LLVMMetadataReplaceAllUsesWith(temp, loop_id);
         let kind_name = "llvm.loop";
         let kind = LLVMGetMDKindIDInContext(c, kind_name.as_ptr().cast(), kind_name.len() as u32);
-        LLVMSetMetadata(back_edge.as_value_ref(), kind, LLVMMetadataAsValue(c, loop_id));
+        LLVMSetMetadata(
+            back_edge.as_value_ref(),
+            kind,
+            LLVMMetadataAsValue(c, loop_id),
+        );
     }
 }

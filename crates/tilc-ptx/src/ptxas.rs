@@ -53,12 +53,23 @@ impl Report {
 
     /// Whether any kernel spills.
     pub fn has_spills(&self) -> bool {
-        self.kernels.iter().any(|k| k.spill_stores > 0 || k.spill_loads > 0)
+        self.kernels
+            .iter()
+            .any(|k| k.spill_stores > 0 || k.spill_loads > 0)
     }
 
     /// The report as a text table, one row per kernel.
     pub fn table(&self) -> String {
-        let header = ["kernel", "target", "registers", "spill st (B)", "spill ld (B)", "stack (B)", "smem (B)", "barriers"];
+        let header = [
+            "kernel",
+            "target",
+            "registers",
+            "spill st (B)",
+            "spill ld (B)",
+            "stack (B)",
+            "smem (B)",
+            "barriers",
+        ];
         let rows: Vec<[String; 8]> = self
             .kernels
             .iter()
@@ -86,12 +97,26 @@ impl Report {
                 .iter()
                 .zip(&widths)
                 .enumerate()
-                .map(|(n, (c, w))| if n == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
+                .map(|(n, (c, w))| {
+                    if n < 2 {
+                        format!("{c:<w$}")
+                    } else {
+                        format!("{c:>w$}")
+                    }
+                })
                 .collect();
             parts.join("  ").trim_end().to_string() + "\n"
         };
         let mut out = line(&header);
-        out += &line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>());
+        out += &line(
+            &widths
+                .iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
         for row in &rows {
             out += &line(&row.iter().map(String::as_str).collect::<Vec<_>>());
         }
@@ -115,7 +140,10 @@ pub fn parse_report(output: &str, target: Target) -> Report {
         match kernels.iter().position(|k| k.name == name) {
             Some(i) => i,
             None => {
-                kernels.push(KernelResources { name: name.to_string(), ..Default::default() });
+                kernels.push(KernelResources {
+                    name: name.to_string(),
+                    ..Default::default()
+                });
                 kernels.len() - 1
             }
         }
@@ -149,7 +177,11 @@ pub fn parse_report(output: &str, target: Target) -> Report {
             }
         }
     }
-    Report { target, kernels, warnings }
+    Report {
+        target,
+        kernels,
+        warnings,
+    }
 }
 
 /// The ptxas to use: `$TILC_PTXAS`, else [`BUNDLED_PTXAS`] under the working directory or a
@@ -168,29 +200,43 @@ pub fn find_ptxas() -> Option<PathBuf> {
         }
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("ptxas")).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join("ptxas"))
+        .find(|p| p.is_file())
 }
 
 /// Assembles `ptx` for `target` with the ptxas [`find_ptxas`] finds; returns the cubin and the
 /// resource report.
 pub fn assemble(ptx: &str, target: Target) -> Result<(Vec<u8>, Report), PtxError> {
     let ptxas = find_ptxas().ok_or_else(|| {
-        PtxError::NoPtxas(format!("set TILC_PTXAS, install it at {BUNDLED_PTXAS}, or put ptxas on PATH"))
+        PtxError::NoPtxas(format!(
+            "set TILC_PTXAS, install it at {BUNDLED_PTXAS}, or put ptxas on PATH"
+        ))
     })?;
     assemble_with(&ptxas, ptx, target)
 }
 
 /// Assembles `ptx` for `target` with the given ptxas (`-v --warn-on-spills`).
-pub fn assemble_with(ptxas: &Path, ptx: &str, target: Target) -> Result<(Vec<u8>, Report), PtxError> {
+pub fn assemble_with(
+    ptxas: &Path,
+    ptx: &str,
+    target: Target,
+) -> Result<(Vec<u8>, Report), PtxError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let unique = format!("tilc-ptxas-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let unique = format!(
+        "tilc-ptxas-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
     let dir = std::env::temp_dir().join(unique);
     let fail = |message: String| PtxError::Ptxas { target, message };
-    std::fs::create_dir_all(&dir).map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
     let input = dir.join("kernel.ptx");
     let cubin = dir.join("kernel.cubin");
     let result = (|| {
-        std::fs::write(&input, ptx).map_err(|e| fail(format!("cannot write {}: {e}", input.display())))?;
+        std::fs::write(&input, ptx)
+            .map_err(|e| fail(format!("cannot write {}: {e}", input.display())))?;
         let out = Command::new(ptxas)
             .arg(format!("-arch={}", target.name()))
             .args(["-v", "--warn-on-spills"])
@@ -199,11 +245,16 @@ pub fn assemble_with(ptxas: &Path, ptx: &str, target: Target) -> Result<(Vec<u8>
             .arg(&cubin)
             .output()
             .map_err(|e| fail(format!("cannot run {}: {e}", ptxas.display())))?;
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         if !out.status.success() {
             return Err(fail(format!("{}\n{}", out.status, text.trim_end())));
         }
-        let bytes = std::fs::read(&cubin).map_err(|e| fail(format!("cannot read {}: {e}", cubin.display())))?;
+        let bytes = std::fs::read(&cubin)
+            .map_err(|e| fail(format!("cannot read {}: {e}", cubin.display())))?;
         Ok((bytes, parse_report(&text, target)))
     })();
     let _ = std::fs::remove_dir_all(&dir);
@@ -241,7 +292,11 @@ ptxas info    : Used 10 registers, 380 bytes cmem[0]
                     shared_bytes: 1024,
                     barriers: 1
                 },
-                KernelResources { name: "add".into(), registers: 10, ..Default::default() },
+                KernelResources {
+                    name: "add".into(),
+                    registers: 10,
+                    ..Default::default()
+                },
             ]
         );
         assert!(r.has_spills());
@@ -250,10 +305,10 @@ ptxas info    : Used 10 registers, 380 bytes cmem[0]
         assert_eq!(
             table,
             "\
-kernel  target   registers  spill st (B)  spill ld (B)  stack (B)  smem (B)  barriers
-------  -------  ---------  ------------  ------------  ---------  --------  --------
-gemm    sm_90a         168             8            12         24      1024         1
-add     sm_90a          10             0             0          0         0         0
+kernel  target  registers  spill st (B)  spill ld (B)  stack (B)  smem (B)  barriers
+------  ------  ---------  ------------  ------------  ---------  --------  --------
+gemm    sm_90a        168             8            12         24      1024         1
+add     sm_90a         10             0             0          0         0         0
 "
         );
     }

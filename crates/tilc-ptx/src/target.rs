@@ -70,8 +70,10 @@ pub const LLVM_PTX_VERSIONS: [PtxVersion; 10] = [
 pub enum Feature {
     /// `mma.sync` with f16/bf16/s8 operands (sm_80+).
     MmaSync,
-    /// `mma.sync` with e4m3/e5m2 operands and the fp8 conversions (sm_89+).
+    /// The fp8 conversions `cvt.*.e4m3x2` / `e5m2x2` (sm_89+).
     Fp8,
+    /// `mma.sync` with e4m3/e5m2 operands (sm_89+, PTX 8.4+).
+    Fp8Mma,
     /// `ldmatrix` (sm_75+).
     Ldmatrix,
     /// `cp.async` (sm_80+).
@@ -90,9 +92,10 @@ pub enum Feature {
 
 impl Feature {
     /// Every feature, for tables and tests.
-    pub const ALL: [Feature; 9] = [
+    pub const ALL: [Feature; 10] = [
         Feature::MmaSync,
         Feature::Fp8,
+        Feature::Fp8Mma,
         Feature::Ldmatrix,
         Feature::CpAsync,
         Feature::Bf16Arith,
@@ -107,7 +110,8 @@ impl fmt::Display for Feature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Feature::MmaSync => "mma.sync",
-            Feature::Fp8 => "fp8 (e4m3/e5m2)",
+            Feature::Fp8 => "fp8 (e4m3/e5m2) conversions",
+            Feature::Fp8Mma => "fp8 (e4m3/e5m2) mma.sync",
             Feature::Ldmatrix => "ldmatrix",
             Feature::CpAsync => "cp.async",
             Feature::Bf16Arith => "bf16 arithmetic",
@@ -116,6 +120,18 @@ impl fmt::Display for Feature {
             Feature::Clusters => "thread-block clusters",
             Feature::Tcgen05 => "tcgen05",
         })
+    }
+}
+
+impl Feature {
+    /// The oldest PTX version whose ISA has the feature on the targets here (ptxas rejects it
+    /// in older PTX even where the hardware has it).
+    pub fn min_ptx(self) -> PtxVersion {
+        match self {
+            Feature::Fp8Mma => PtxVersion::new(8, 4),
+            Feature::Tcgen05 => PtxVersion::new(8, 6),
+            _ => PtxVersion::new(8, 0),
+        }
     }
 }
 
@@ -175,7 +191,11 @@ impl Target {
     /// Whether this target has `feature`.
     pub fn supports(self, feature: Feature) -> bool {
         match feature {
-            Feature::MmaSync | Feature::Fp8 | Feature::Ldmatrix | Feature::CpAsync => true,
+            Feature::MmaSync
+            | Feature::Fp8
+            | Feature::Fp8Mma
+            | Feature::Ldmatrix
+            | Feature::CpAsync => true,
             Feature::Bf16Arith | Feature::Tma | Feature::Clusters => true,
             Feature::Wgmma => self == Target::Sm90a,
             Feature::Tcgen05 => self == Target::Sm100a,
@@ -188,7 +208,11 @@ impl Target {
         if self.supports(feature) {
             Ok(())
         } else {
-            Err(PtxError::Unsupported { instruction: instruction.to_string(), feature, target: self })
+            Err(PtxError::Unsupported {
+                instruction: instruction.to_string(),
+                feature,
+                target: self,
+            })
         }
     }
 }
@@ -204,6 +228,9 @@ impl FromStr for Target {
 
     /// Parses `sm_90a`, `sm_100a` or `sm_120a`.
     fn from_str(s: &str) -> Result<Target, PtxError> {
-        Target::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| PtxError::UnknownTarget(s.to_string()))
+        Target::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| PtxError::UnknownTarget(s.to_string()))
     }
 }

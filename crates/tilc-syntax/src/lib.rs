@@ -23,4 +23,7 @@ lalrpop_util::lalrpop_mod!(
 );
 
 pub use parser::{parse, parse_layout};
-pub use printer::{MAX_WIDTH, print, print_expr, print_layout};
+pub use printer::{MAX_WIDTH, kernel_signature, print, print_expr, print_layout};
+
+#[cfg(test)]
+mod tests;

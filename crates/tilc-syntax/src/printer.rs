@@ -20,10 +20,9 @@ pub fn print(file: &File) -> String {
     let mut p = Printer { out: String::new(), file, next_comment: 0, last_pos: 0, last_line_has_comment: false };
     for (i, k) in file.kernels.iter().enumerate() {
         let start = k.docs.first().map_or(k.span.start, |d| d.span.start);
+        // Kernels are always separated by a blank line (before their leading comments, if any).
         p.flush(start, 0, i > 0);
-        if i > 0 && !p.out.ends_with("\n\n") {
-            p.out.push('\n');
-        }
+        p.blank_line_before(start, false);
         p.kernel(k);
     }
     p.flush(u32::MAX, 0, !file.kernels.is_empty());
@@ -338,6 +337,34 @@ fn expr(e: &Expr, min: u8) -> String {
     if prec(e) < min { format!("({s})") } else { s }
 }
 
+/// Bit operators bind by Rust's rules (`a & b == c` is `(a & b) == c`), which readers used to C
+/// misread; parentheses make every mix of a bit operator with another operator explicit.
+fn needs_clarity(parent: BinaryOp, child: &Expr) -> bool {
+    let bitwise = |op: BinaryOp| {
+        matches!(op, BinaryOp::BitAnd | BinaryOp::BitOr | BinaryOp::BitXor | BinaryOp::Shl | BinaryOp::Shr)
+    };
+    match &child.kind {
+        ExprKind::Binary { op, .. } => *op != parent && (bitwise(parent) || bitwise(*op)),
+        _ => false,
+    }
+}
+
+/// The one-line signature of a kernel: `kernel name<ct>(params) grid [..] warps n`.
+pub fn kernel_signature(k: &Kernel) -> String {
+    let mut s = format!("kernel {}", k.name.name);
+    if !k.ct_params.is_empty() {
+        let _ = write!(s, "<{}>", k.ct_params.iter().map(ct_param).collect::<Vec<_>>().join(", "));
+    }
+    let _ = write!(
+        s,
+        "({}) grid [{}] warps {}",
+        k.params.iter().map(param).collect::<Vec<_>>().join(", "),
+        k.grid.dims.iter().map(|e| expr(e, 0)).collect::<Vec<_>>().join(", "),
+        expr(&k.warps, 0)
+    );
+    s
+}
+
 fn expr_bare(e: &Expr) -> String {
     match &e.kind {
         ExprKind::Int(i) => i.text.clone(),
@@ -348,7 +375,8 @@ fn expr_bare(e: &Expr) -> String {
         ExprKind::Binary { op, lhs, rhs } => {
             let p = op.precedence();
             let lmin = if op.is_comparison() { p + 1 } else { p };
-            format!("{} {} {}", expr(lhs, lmin), op.as_str(), expr(rhs, p + 1))
+            let side = |e: &Expr, min: u8| if needs_clarity(*op, e) { format!("({})", expr_bare(e)) } else { expr(e, min) };
+            format!("{} {} {}", side(lhs, lmin), op.as_str(), side(rhs, p + 1))
         }
         ExprKind::Call { func, generics, shape: sh, args } => {
             let mut s = func.name.clone();

@@ -29,10 +29,19 @@ pub fn validate(file: &File) -> Vec<Diagnostic> {
     v.diags
 }
 
-/// Checks one element or scalar type name as written; `Err` holds a diagnostic.
-pub fn check_type_name(t: &TypeRef) -> Result<(), Diagnostic> {
-    if t.name == "bool" {
-        return Ok(());
+/// Scalar types that are not element types: they exist for runtime and compile-time scalars
+/// (and casts of scalars), never as the elements of a tensor or tile.
+pub const SCALAR_ONLY_TYPES: [&str; 3] = ["bool", "i64", "u64"];
+
+/// Checks one type name as written; `scalar` allows [`SCALAR_ONLY_TYPES`]. `Err` holds a
+/// diagnostic.
+pub fn check_type_name(t: &TypeRef, scalar: bool) -> Result<(), Diagnostic> {
+    if SCALAR_ONLY_TYPES.contains(&t.name.as_str()) {
+        if scalar {
+            return Ok(());
+        }
+        return Err(Diagnostic::error(format!("`{}` is not an element type", t.name), t.span, "only scalars can have this type")
+            .with_hint("tensors and tiles hold element types: u1..u32, i1..i32, floats; flags are `u1` or `u8`"));
     }
     match DType::parse(&t.name) {
         Ok(_) => Ok(()),
@@ -82,13 +91,7 @@ impl Validator {
             match &p.ty {
                 ParamTy::Scalar(t) => self.ty(t),
                 ParamTy::Global(g) => {
-                    self.ty(&g.elem);
-                    if g.elem.name == "bool" {
-                        self.diags.push(
-                            Diagnostic::error("`bool` is not an element type", g.elem.span, "tensors of `bool` do not exist")
-                                .with_hint("store flags as `u1` (packed bits) or `u8`"),
-                        );
-                    }
+                    self.elem_ty(&g.elem);
                     self.exprs(&g.shape.dims);
                 }
             }
@@ -137,9 +140,19 @@ impl Validator {
         }
     }
 
+    /// A type where a scalar type may stand.
     fn ty(&mut self, t: &TypeRef) {
+        self.type_ref(t, true);
+    }
+
+    /// A type where only an element type may stand (tensors, tiles).
+    fn elem_ty(&mut self, t: &TypeRef) {
+        self.type_ref(t, false);
+    }
+
+    fn type_ref(&mut self, t: &TypeRef, scalar: bool) {
         if t.is_builtin_spelling() {
-            if let Err(d) = check_type_name(t) {
+            if let Err(d) = check_type_name(t, scalar) {
                 self.diags.push(d);
             }
         } else if !self.type_params.contains(&t.name) {
@@ -162,7 +175,11 @@ impl Validator {
         match &s.kind {
             StmtKind::Let(l) => {
                 if let Some(t) = &l.ty {
-                    self.ty(&t.elem);
+                    if t.shape.is_some() {
+                        self.elem_ty(&t.elem);
+                    } else {
+                        self.ty(&t.elem);
+                    }
                     if let Some(sh) = &t.shape {
                         self.exprs(&sh.dims);
                     }
@@ -257,10 +274,12 @@ impl Validator {
                 self.expr(lhs);
                 self.expr(rhs);
             }
-            ExprKind::Call { generics, shape, args, .. } => {
+            ExprKind::Call { func, generics, shape, args } => {
                 for g in generics {
                     match g {
-                        GenericArg::Type(t) => self.ty(t),
+                        // `cast<i64>(n)` of a scalar is fine; tiles are made of element types.
+                        GenericArg::Type(t) if func.name == "cast" => self.ty(t),
+                        GenericArg::Type(t) => self.elem_ty(t),
                         GenericArg::Shape(s) => self.exprs(&s.dims),
                     }
                 }
@@ -288,13 +307,7 @@ impl Validator {
             ExprKind::List(items) => self.exprs(items),
             ExprKind::Load(t) => self.tensor_ref(t),
             ExprKind::Shared { elem, shape } => {
-                self.ty(elem);
-                if elem.name == "bool" {
-                    self.diags.push(
-                        Diagnostic::error("`bool` is not an element type", elem.span, "tensors of `bool` do not exist")
-                            .with_hint("store flags as `u1` (packed bits) or `u8`"),
-                    );
-                }
+                self.elem_ty(elem);
                 self.exprs(&shape.dims);
             }
             ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Name(_) | ExprKind::Error => {}

@@ -656,5 +656,5 @@ fn verifier_rejects_use_before_definition_and_wrong_types() {
 #[test]
 fn printer_output_is_stable() {
     let k = copy_kernel(d("u3"));
-    insta::assert_snapshot!(print_kernel(&k), @r"");
+    insta::assert_snapshot!("copy_kernel_u3", print_kernel(&k));
 }

@@ -63,5 +63,7 @@ pub fn small_float_names() -> Vec<(String, u32, u32, bool, &'static str)> {
 
 /// Every integer type of at most 16 bits.
 pub fn small_int_types() -> Vec<DType> {
-    (1..=16u8).flat_map(|b| [DType::UInt(b), DType::Int(b)]).collect()
+    (1..=16u8)
+        .flat_map(|b| [DType::UInt(b), DType::Int(b)])
+        .collect()
 }

@@ -58,22 +58,18 @@ pub fn run(args: CheckArgs) -> ExitCode {
 }
 
 /// One paragraph per kernel: `file:line: kernel name<ct>(params) grid [..] warps n`, then the
-/// doc comment indented.
+/// doc comment, indented.
 fn list_kernels(file: &SourceFile, ast: &ast::File) -> String {
     let mut out = String::new();
     for k in &ast.kernels {
         let (line, _) = file.line_col(k.span.start);
-        let header = tilc_syntax::print(&ast::File {
-            kernels: vec![ast::Kernel { docs: Vec::new(), body: ast::Block { stmts: Vec::new(), span: k.body.span }, ..k.clone() }],
-            comments: Vec::new(),
-            blank_lines: Vec::new(),
-            span: ast.span,
-        });
-        // The printed header, without the empty body: `kernel ... {` + `}`.
-        let header = header.trim_end().trim_end_matches('}').trim_end().trim_end_matches('{').trim_end();
-        out.push_str(&format!("{}:{line}: {}\n", file.name, header.replace('\n', "\n    ")));
+        out.push_str(&format!("{}:{line}: {}\n", file.name, tilc_syntax::kernel_signature(k)));
         for l in k.doc_text().lines() {
-            out.push_str(&format!("    {l}\n").replace("    \n", "\n"));
+            if l.trim().is_empty() {
+                out.push('\n');
+            } else {
+                out.push_str(&format!("    {l}\n"));
+            }
         }
         out.push('\n');
     }
