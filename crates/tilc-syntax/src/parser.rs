@@ -2,8 +2,7 @@
 //!
 //! A file is cut into one chunk per `kernel` keyword (with the `///` lines before it), and each
 //! chunk is parsed on its own by the lalrpop grammar, so a broken kernel never hides the errors
-//! of the next one. Within a kernel, statements and parameters recover through the grammar's
-//! `!` rules. Before parsing, a delimiter check reports unclosed and mismatched brackets (and
+//! of the next one. Within a kernel, statements recover through the grammar's `!` rules. Before parsing, a delimiter check reports unclosed and mismatched brackets (and
 //! closes what is still open at the end of the chunk, so the kernel still parses). Afterwards a
 //! cascade filter keeps at most one syntax error per statement: the first error explains the
 //! mistake, the ones it causes in the same statement add nothing.
@@ -279,8 +278,15 @@ pub fn parse(file: &SourceFile) -> (File, Vec<Diagnostic>) {
             i += 1;
             continue;
         }
-        let run_end = (i..code.len()).find(|&j| !matches!(code[j].token, Token::DocComment(_))).unwrap_or(code.len());
-        if run_end < code.len() && code[run_end].token == Token::Kernel {
+        // A run of `///` lines ends at anything else, including a blank line or a `//` comment.
+        let mut run_end = i + 1;
+        while run_end < code.len()
+            && matches!(code[run_end].token, Token::DocComment(_))
+            && adjacent_lines(text, code[run_end - 1].end, code[run_end].start)
+        {
+            run_end += 1;
+        }
+        if run_end < code.len() && code[run_end].token == Token::Kernel && adjacent_lines(text, code[run_end - 1].end, code[run_end].start) {
             parser_tokens.extend(code[i..run_end].iter().cloned());
         } else {
             let first = &code[i];
@@ -332,7 +338,7 @@ pub fn parse(file: &SourceFile) -> (File, Vec<Diagnostic>) {
     for (n, &s) in starts.iter().enumerate() {
         let e = starts.get(n + 1).copied().unwrap_or(parser_tokens.len());
         let chunk = &parser_tokens[s..e];
-        if let Some(kernel) = parse_chunk(chunk, text.len(), &mut found) {
+        if let Some(kernel) = parse_chunk(chunk, text, &mut found) {
             kernels.push(kernel);
         }
     }
@@ -345,9 +351,9 @@ pub fn parse(file: &SourceFile) -> (File, Vec<Diagnostic>) {
 }
 
 /// Parses one kernel's tokens; reports what goes wrong into `found`.
-fn parse_chunk(chunk: &[Spanned], text_len: usize, found: &mut Vec<(Origin, Diagnostic)>) -> Option<Kernel> {
-    let chunk_end = chunk.last().map_or(text_len, |t| t.end);
-    let (closers, delim_diags) = check_delimiters(chunk, chunk_end);
+fn parse_chunk(chunk: &[Spanned], text: &str, found: &mut Vec<(Origin, Diagnostic)>) -> Option<Kernel> {
+    let chunk_end = chunk.last().map_or(text.len(), |t| t.end);
+    let (closers, delim_diags) = check_delimiters(chunk, chunk_end, text);
     let had_delim_errors = !delim_diags.is_empty();
     found.extend(delim_diags.into_iter().map(|d| (Origin::Primary, d)));
 
@@ -382,7 +388,7 @@ fn parse_chunk(chunk: &[Spanned], text_len: usize, found: &mut Vec<(Origin, Diag
 
 /// Reports unclosed and mismatched `()`, `[]`, `{}` in a chunk; returns the closers that would
 /// close what is still open at its end (innermost first).
-fn check_delimiters(chunk: &[Spanned], chunk_end: usize) -> (Vec<Token>, Vec<Diagnostic>) {
+fn check_delimiters(chunk: &[Spanned], chunk_end: usize, text: &str) -> (Vec<Token>, Vec<Diagnostic>) {
     fn closer_of(t: &Token) -> Option<Token> {
         match t {
             Token::LParen => Some(Token::RParen),
@@ -392,6 +398,14 @@ fn check_delimiters(chunk: &[Spanned], chunk_end: usize) -> (Vec<Token>, Vec<Dia
         }
     }
     let is_closer = |t: &Token| matches!(t, Token::RParen | Token::RBracket | Token::RBrace);
+    // An unterminated string swallows the rest of its line, closers included: openers before it
+    // on that line are its victims, not errors of their own.
+    let swallowed: Vec<(usize, usize)> = chunk
+        .iter()
+        .filter(|t| t.token == Token::Error(LexError::UnterminatedString))
+        .map(|t| (text[..t.start].rfind('\n').map_or(0, |i| i + 1), t.start))
+        .collect();
+    let is_victim = |open: &Spanned| swallowed.iter().any(|&(line, at)| line <= open.start && open.start < at);
     let mut stack: Vec<(&Spanned, Token)> = Vec::new();
     let mut diags = Vec::new();
     for t in chunk {
@@ -404,7 +418,7 @@ fn check_delimiters(chunk: &[Spanned], chunk_end: usize) -> (Vec<Token>, Vec<Dia
                     stack.pop();
                 }
                 Some(pos) => {
-                    for (open, c) in stack.drain(pos + 1..).rev() {
+                    for (open, c) in stack.drain(pos + 1..).rev().filter(|(o, _)| !is_victim(o)) {
                         diags.push(
                             Diagnostic::error(format!("unclosed {}", open.token), sp(open.start, open.end), format!("this {} is never closed", open.token))
                                 .with_label(here, format!("{} closes an outer delimiter first", t.token))
@@ -413,28 +427,33 @@ fn check_delimiters(chunk: &[Spanned], chunk_end: usize) -> (Vec<Token>, Vec<Dia
                     }
                     stack.pop();
                 }
-                None => {
-                    let mut d = Diagnostic::error(format!("unexpected closing {}", t.token), here, "nothing open to close");
-                    d = match stack.last() {
-                        Some((open, c)) => d
-                            .with_label(sp(open.start, open.end), format!("the innermost open delimiter is this {}", open.token))
-                            .with_hint(format!("{} is closed by {c}; remove the stray {}", open.token, t.token)),
-                        None => d.with_hint(format!("remove it, or add the matching opening delimiter before it")),
-                    };
-                    diags.push(d);
-                }
+                None => match stack.pop() {
+                    // `max(n, 4]`: the closer of the wrong kind; take it as closing the opener.
+                    Some((open, c)) => diags.push(
+                        Diagnostic::error(format!("mismatched closing delimiter {}", t.token), here, format!("expected {c}"))
+                            .with_label(sp(open.start, open.end), format!("to close this {}", open.token))
+                            .with_hint(format!("{} is closed by {c}", open.token)),
+                    ),
+                    None => diags.push(
+                        Diagnostic::error(format!("unexpected closing {}", t.token), here, "nothing open to close")
+                            .with_hint("remove it, or add the matching opening delimiter before it"),
+                    ),
+                },
             }
         }
     }
     let end = Span::point(chunk_end);
     let mut closers = Vec::new();
     for (open, c) in stack.into_iter().rev() {
+        closers.push(c.clone());
+        if is_victim(open) {
+            continue;
+        }
         diags.push(
             Diagnostic::error(format!("unclosed {}", open.token), sp(open.start, open.end), format!("this {} is never closed", open.token))
                 .with_label(end, "the kernel ends here")
                 .with_hint(format!("add the matching {c}")),
         );
-        closers.push(c);
     }
     (closers, diags)
 }
@@ -466,6 +485,12 @@ fn cascade_filter(mut found: Vec<(Origin, Diagnostic)>, tokens: &[Spanned]) -> V
         out.push(d);
     }
     out
+}
+
+/// True when only whitespace with at most one line break lies between `end` and `start`.
+fn adjacent_lines(text: &str, end: usize, start: usize) -> bool {
+    let between = &text[end..start];
+    between.trim().is_empty() && between.matches('\n').count() <= 1
 }
 
 /// True when non-blank text precedes byte `at` on its line.
@@ -625,11 +650,21 @@ fn syntax_hint(found: Option<&Token>, raw: &[String], prev: Option<&Spanned>, at
                 return format!("{tok} is a keyword and cannot be used as a name");
             }
         }
-        if cmp(tok) && !has("<") && has(")") {
+        if cmp(tok) && !has("<") && has("&&") {
             return "comparisons do not chain: write `a < b && b < c`".into();
         }
-        if *tok == Token::Assign && has("==") {
-            return "use `==` to compare; `=` assigns".into();
+        if *tok == Token::Assign && !has("=") {
+            return "use `==` to compare; `=` only assigns, in `name = value;`".into();
+        }
+        if has("*") && has(".") && !has("+") && !has("int") {
+            return "layouts combine with `.` or `*`: `spatial(8, 4).local(2, 2)`, `local(2, 1) * spatial(8, 4)`".into();
+        }
+        if has(":") && matches!(tok, Token::Comma | Token::RParen) {
+            return "every parameter needs a type: `m: i32` or `x: global f16[m, n]`".into();
+        }
+        let binary = matches!(tok, Token::Star | Token::Slash | Token::Percent | Token::Plus | Token::Amp | Token::Pipe | Token::Caret | Token::AndAnd | Token::OrOr | Token::Shl | Token::Shr | Token::EqEq | Token::Ne | Token::Le | Token::Ge);
+        if binary && has("int") {
+            return format!("an operand is missing before {tok}");
         }
         if has(";") {
             if let Some(p) = prev {

@@ -203,12 +203,8 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, Failure> {
     if let Some(m) = missing.first() {
         return Err(Failure::Usage(format!("no value for scalar `{m}`: pass --arg {m}=VALUE (missing: {})", missing.join(", "))));
     }
-    let scalar = |v: tilc_vm::Value| -> Option<i64> {
-        match &bound[k.param_index(v)?] {
-            Some(ArgValue::Int(x)) => Some(*x),
-            _ => None,
-        }
-    };
+    let ints: Vec<Option<i64>> = bound.iter().map(|b| if let Some(ArgValue::Int(x)) = b { Some(*x) } else { None }).collect();
+    let scalar = |v: tilc_vm::Value| -> Option<i64> { ints[k.param_index(v)?] };
     let shape_of = |g: tilc_vm::Global| -> Result<Vec<usize>, Failure> {
         k.globals[g]
             .shape
