@@ -32,23 +32,14 @@ fn args(k: &Kernel, scalars: &[(&str, i64)], shapes: &[(&str, Vec<usize>)], seed
                     let gd = &k.globals[*g];
                     let shape = shapes.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no shape {name}")).1.clone();
                     if gd.out {
-                        HostTensor::filled(gd.dtype, shape, u64::MAX).into()
+                        ArgValue::Tensor(HostTensor::filled(gd.dtype, shape, u64::MAX))
                     } else {
-                        random_tensor(gd.dtype, shape, seed * 1000 + i as u64).into()
+                        ArgValue::Tensor(random_tensor(gd.dtype, shape, seed * 1000 + i as u64))
                     }
                 }
             }
         })
         .collect()
-}
-
-trait IntoArg {
-    fn into(self) -> ArgValue;
-}
-impl IntoArg for HostTensor {
-    fn into(self) -> ArgValue {
-        ArgValue::Tensor(self)
-    }
 }
 
 fn tensor<'a>(args: &'a [ArgValue], k: &Kernel, name: &str) -> &'a HostTensor {

@@ -59,6 +59,10 @@
 //!   (`f8e4m3`, `ue4m3`) give NaN in the same cases; finite-only formats saturate (they have
 //!   nothing else to give). Round-to-nearest rounds to the overflow value only when the input is
 //!   at least max + ½ulp(max) (ties go to even, and max's mantissa is odd when all ones).
+//!   An infinite input is not rounded: it stays ±Inf (IEEE-like) or becomes NaN (`f8e4m3`-like)
+//!   in every rounding mode.
+//! * `f64` is its own identity: encoding returns the input's bits (NaN made quiet, and ±Inf
+//!   turned into ±max when saturating). [`DType::encode_f32`] takes an `f32` input exactly.
 //! * NaN input: the format's NaN (sign kept where the format is signed); finite-only formats
 //!   have no NaN and give +0; integers give 0.
 //! * Unsigned float formats: a negative input (other than −0) gives 0 (`e8m0`: its smallest

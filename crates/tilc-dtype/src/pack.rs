@@ -249,7 +249,8 @@ pub fn unpack_to_f32_into(bytes: &[u8], dtype: &DType, out: &mut [f32]) {
             *v = dtype.decode(code as u64) as f32;
         }
         unpack_map(bytes, bits, out, |c| table[c as u8 as usize]);
-    } else if bits <= 16 {
+    } else if bits <= 16 && out.len() >= 1 << 14 {
+        // Worth a 65536-entry table only when it is reused enough.
         let table: Vec<f32> = (0..1u64 << 16).map(|c| dtype.decode(c) as f32).collect();
         let table: &[f32; 1 << 16] = table.as_slice().try_into().expect("65536 entries");
         unpack_map(bytes, bits, out, |c| table[c as u16 as usize]);
@@ -257,6 +258,7 @@ pub fn unpack_to_f32_into(bytes: &[u8], dtype: &DType, out: &mut [f32]) {
         unpack_map(bytes, bits, out, |c| f32::from_bits(c as u32));
     } else if bits <= 32 {
         let d = *dtype;
+        // Per element through `decode` (wide types, or 9..=16-bit types on short inputs).
         unpack_map(bytes, bits, out, |c| d.decode(c) as f32);
     } else {
         // f64: 64-bit codes, eight bytes each.

@@ -7,7 +7,7 @@
 //!
 //! The input is a row-major `[rows, cols]` f32 matrix. Every result is a [`Quantized`]:
 //!
-//! * `codes`: the element codes, [`pack`](crate::pack)ed as one little-endian bit stream of
+//! * `codes`: the element codes, packed by [`crate::pack`] as one little-endian bit stream of
 //!   `element.bits()` bits per element in row-major order (element (r, c) is stream element
 //!   `r·cols + c`).
 //! * Blocks: the matrix is cut into `block = [bh, bw]` tiles; each block has one scale (and one

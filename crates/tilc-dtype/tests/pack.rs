@@ -85,7 +85,7 @@ fn typed_unpack_decodes_every_element() {
     ];
     for name in names {
         let d = DType::parse(name).unwrap();
-        for n in [0, 5, 8, 64, 1003] {
+        for n in [0, 5, 8, 64, 1003, 20_001] {
             let codes: Vec<u64> = (0..n).map(|_| rng.next_u64() & d.code_mask()).collect();
             let packed = pack::pack(&codes, d.bits());
             let got = pack::unpack_to_f32(&packed, &d, n);

@@ -1,0 +1,1546 @@
+//! Lowering one VM [`Kernel`] to one Cranelift function: the program of one block.
+//!
+//! The function is `block(env, scratch, bx, by, bz, linear) -> status`:
+//! - `env` points at the launch's words (see [`Layout`]): one per scalar parameter (an `i64`, or
+//!   the bits of an `f64` already rounded to the parameter's type) and, per tensor parameter, its
+//!   data pointer, its byte length and its extents;
+//! - `scratch` points at this block's private memory, [`Layout::scratch_bytes`] long, where every
+//!   register tile and shared tensor has a fixed place;
+//! - the status is 0, or 1 + the index of the failed check in [`Layout::errors`].
+//!
+//! Scalars live in Cranelift variables in the interpreter's computing form: integers as `i64`
+//! wrapped to their type, floats as `f64` exactly representable in theirs. A tile holds one code
+//! per element, row-major, in a container of 1, 2 or 4 bytes; elementwise operations decode
+//! each element to that computing form, operate exactly as the interpreter does, and encode.
+//! Shapes are compile-time, so every tile operation is a nest of counted loops with constant
+//! strides; `dot` is vectorised over output columns (i32x4 for integers, f64x2 for floats,
+//! which reproduces the interpreter's per-step f32 rounding exactly).
+//!
+//! What calls back into Rust ([`crate::helpers`]): decoding and encoding of float formats other
+//! than `f32`/`bf16` (decode) and `f32` (encode), every cast that is not a plain nearest-even
+//! conversion between integers, `f32` and `bf16`, stochastic rounding, `exp exp2 log log2 rsqrt`
+//! and float `%`, `hadamard`, `view` between widths, and stores of sub-byte elements.
+
+use crate::helpers::{self, container_bytes, desc};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I8, I16, I32, I32X4, I64};
+use cranelift_codegen::ir::{self, AbiParam, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, Signature, UserFuncName};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_module::{Linkage, Module, ModuleError};
+use std::collections::HashMap;
+use tilc_base::Span;
+use tilc_dtype::DType;
+use tilc_vm::*;
+
+/// How a launch's arguments and a block's memory are laid out for the compiled function.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// The first `env` word of each parameter, in `Kernel::params` order.
+    pub param_slot: Vec<usize>,
+    /// Number of `env` words.
+    pub env_words: usize,
+    /// Bytes of per-block scratch memory.
+    pub scratch_bytes: usize,
+    /// The run-time checks: what failed and where, indexed by status − 1.
+    pub errors: Vec<(String, Span)>,
+}
+
+impl Layout {
+    /// The layout of `k`'s parameters (scratch and errors are filled by lowering).
+    pub fn for_params(k: &Kernel) -> Layout {
+        let mut param_slot = Vec::with_capacity(k.params.len());
+        let mut w = 0;
+        for p in &k.params {
+            param_slot.push(w);
+            w += match p {
+                Param::Scalar(_) => 1,
+                Param::Tensor(g) => 2 + k.globals[*g].shape.len(),
+            };
+        }
+        Layout { param_slot, env_words: w, scratch_bytes: 0, errors: Vec::new() }
+    }
+}
+
+/// Why lowering failed.
+#[derive(Debug)]
+pub enum LowerError {
+    /// The kernel uses something this backend does not implement.
+    Unsupported(String),
+    /// Cranelift's module rejected a declaration.
+    Module(ModuleError),
+}
+
+/// The helpers' signatures: (name, parameter types, result types).
+fn helper_sigs() -> Vec<(&'static str, Vec<ir::Type>, Vec<ir::Type>)> {
+    vec![
+        ("tilc_cpu_decode", vec![I64, I64], vec![F64]),
+        ("tilc_cpu_encode", vec![I64, F64, I64, I64, I64, I64], vec![I64]),
+        ("tilc_cpu_round", vec![I64, F64], vec![F64]),
+        ("tilc_cpu_libm", vec![I64, F64, F64], vec![F64]),
+        ("tilc_cpu_hadamard", vec![I64, I64, I64, I64, I64, I64], vec![]),
+        ("tilc_cpu_view", vec![I64, I64, I64, I64, I64, I64], vec![]),
+        ("tilc_cpu_store_bits", vec![I64, I64, I64, I64], vec![]),
+    ]
+}
+
+/// The signature of a block function.
+pub fn block_signature(call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    for _ in 0..6 {
+        sig.params.push(AbiParam::new(I64));
+    }
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
+/// Builds the block function of `k` (declaring the helpers it calls in `module`).
+pub fn lower<M: Module>(module: &mut M, k: &Kernel) -> Result<(Function, Layout), LowerError> {
+    let call_conv = module.target_config().default_call_conv;
+    let mut func = Function::with_name_signature(UserFuncName::user(0, 0), block_signature(call_conv));
+    let mut helper_refs = HashMap::new();
+    for (name, params, rets) in helper_sigs() {
+        let mut sig = Signature::new(call_conv);
+        sig.params.extend(params.into_iter().map(AbiParam::new));
+        sig.returns.extend(rets.into_iter().map(AbiParam::new));
+        let id = module.declare_function(name, Linkage::Import, &sig).map_err(LowerError::Module)?;
+        helper_refs.insert(name, module.declare_func_in_func(id, &mut func));
+    }
+    let mut fctx = FunctionBuilderContext::new();
+    let layout = {
+        let fb = FunctionBuilder::new(&mut func, &mut fctx);
+        let mut l = Lower::new(k, fb, helper_refs);
+        l.entry();
+        l.body(&k.body)?;
+        l.finish()
+    };
+    Ok((func, layout))
+}
+
+fn mf() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// A tile-or-scalar operand of an elementwise operation.
+#[derive(Clone, Copy)]
+enum Opnd {
+    /// A tile at this scratch offset.
+    Tile(u32),
+    /// A scalar in computing form.
+    Scalar(ir::Value),
+}
+
+struct Lower<'a, 'f> {
+    k: &'a Kernel,
+    fb: FunctionBuilder<'f>,
+    helpers: HashMap<&'static str, FuncRef>,
+    layout: Layout,
+    env: ir::Value,
+    scratch: ir::Value,
+    block_idx: [ir::Value; 3],
+    linear: ir::Value,
+    vars: HashMap<Value, Variable>,
+    bufs: HashMap<Value, u32>,
+    err_block: ir::Block,
+}
+
+fn row_major_strides(shape: &[usize]) -> Vec<i64> {
+    let mut s = vec![1i64; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        s[d] = s[d + 1] * shape[d + 1] as i64;
+    }
+    s
+}
+
+fn is_f32(d: DType) -> bool {
+    d == DType::F32
+}
+
+fn is_bf16(d: DType) -> bool {
+    d == DType::BF16
+}
+
+fn mask(bits: u32) -> i64 {
+    if bits >= 64 { -1 } else { ((1u64 << bits) - 1) as i64 }
+}
+
+fn tile_shape(k: &Kernel, v: Value) -> Vec<usize> {
+    match k.ty(v) {
+        Type::Tile(t) | Type::Shared(t) => t.shape.clone(),
+        Type::Scalar(_) => vec![1],
+    }
+}
+
+/// Strides (in elements) that read a tile of `src` shape broadcast to `out` (NumPy rules).
+fn bcast_strides(out: &[usize], src: &[usize]) -> Vec<i64> {
+    let s = row_major_strides(src);
+    let n = out.len();
+    (0..n)
+        .map(|i| {
+            if i + src.len() < n {
+                0
+            } else {
+                let j = i + src.len() - n;
+                if src[j] == 1 && out[i] != 1 { 0 } else { s[j] }
+            }
+        })
+        .collect()
+}
+
+impl<'a, 'f> Lower<'a, 'f> {
+    fn new(k: &'a Kernel, mut fb: FunctionBuilder<'f>, helpers: HashMap<&'static str, FuncRef>) -> Self {
+        let entry = fb.create_block();
+        fb.append_block_params_for_function_params(entry);
+        fb.switch_to_block(entry);
+        fb.seal_block(entry);
+        let p = fb.block_params(entry).to_vec();
+        let err_block = fb.create_block();
+        fb.append_block_param(err_block, I64);
+        fb.set_cold_block(err_block);
+        Lower {
+            k,
+            fb,
+            helpers,
+            layout: Layout::for_params(k),
+            env: p[0],
+            scratch: p[1],
+            block_idx: [p[2], p[3], p[4]],
+            linear: p[5],
+            vars: HashMap::new(),
+            bufs: HashMap::new(),
+            err_block,
+        }
+    }
+
+    fn finish(mut self) -> Layout {
+        let zero = self.fb.ins().iconst(I64, 0);
+        self.fb.ins().return_(&[zero]);
+        self.fb.switch_to_block(self.err_block);
+        let code = self.fb.block_params(self.err_block)[0];
+        self.fb.ins().return_(&[code]);
+        self.fb.seal_all_blocks();
+        self.fb.finalize();
+        self.layout
+    }
+
+    // ---- basics ------------------------------------------------------------------------------
+
+    fn iconst(&mut self, v: i64) -> ir::Value {
+        self.fb.ins().iconst(I64, v)
+    }
+
+    fn call(&mut self, name: &str, args: &[ir::Value]) -> Option<ir::Value> {
+        let f = self.helpers[name];
+        let inst = self.fb.ins().call(f, args);
+        self.fb.inst_results(inst).first().copied()
+    }
+
+    fn env_word(&mut self, word: usize) -> ir::Value {
+        self.fb.ins().load(I64, mf(), self.env, (word * 8) as i32)
+    }
+
+    fn var(&mut self, v: Value) -> Variable {
+        if let Some(x) = self.vars.get(&v) {
+            return *x;
+        }
+        let ty = if self.k.ty(v).dtype().is_float() { F64 } else { I64 };
+        let x = self.fb.declare_var(ty);
+        self.vars.insert(v, x);
+        x
+    }
+
+    fn scalar(&mut self, v: Value) -> ir::Value {
+        let x = self.var(v);
+        self.fb.use_var(x)
+    }
+
+    fn set_scalar(&mut self, v: Value, x: ir::Value) {
+        let var = self.var(v);
+        self.fb.def_var(var, x);
+    }
+
+    /// The scratch offset of tile or shared value `v`.
+    fn buf(&mut self, v: Value) -> u32 {
+        if let Some(&o) = self.bufs.get(&v) {
+            return o;
+        }
+        let t = match self.k.ty(v) {
+            Type::Tile(t) | Type::Shared(t) => t.clone(),
+            Type::Scalar(d) => TileType::new(*d, vec![1]),
+        };
+        let o = self.alloc(t.numel() * container_bytes(t.dtype));
+        self.bufs.insert(v, o);
+        o
+    }
+
+    fn alloc(&mut self, bytes: usize) -> u32 {
+        let o = self.layout.scratch_bytes;
+        self.layout.scratch_bytes += bytes.div_ceil(16) * 16 + 16;
+        o as u32
+    }
+
+    fn addr(&mut self, off: u32) -> ir::Value {
+        self.fb.ins().iadd_imm_s(self.scratch, i64::from(off))
+    }
+
+    /// `base + index · bytes`.
+    fn elem_addr(&mut self, base: ir::Value, index: ir::Value, bytes: usize) -> ir::Value {
+        let o = if bytes == 1 { index } else { self.fb.ins().imul_imm_s(index, bytes as i64) };
+        self.fb.ins().iadd(base, o)
+    }
+
+    /// The error status for a failed check here.
+    fn error_code(&mut self, msg: impl Into<String>, span: Span) -> i64 {
+        self.layout.errors.push((msg.into(), span));
+        self.layout.errors.len() as i64
+    }
+
+    /// Continues when `ok` (an `i8` truth) holds, else returns the error.
+    fn check(&mut self, ok: ir::Value, msg: impl Into<String>, span: Span) {
+        let code = self.error_code(msg, span);
+        let code = self.iconst(code);
+        let cont = self.fb.create_block();
+        self.fb.ins().brif(ok, cont, &[], self.err_block, &[BlockArg::Value(code)]);
+        self.fb.switch_to_block(cont);
+        self.fb.seal_block(cont);
+    }
+
+    // ---- loops -------------------------------------------------------------------------------
+
+    /// `for i in start..end step step { body(i) }` with a positive step.
+    fn loop_range(&mut self, start: ir::Value, end: ir::Value, step: ir::Value, body: &mut dyn FnMut(&mut Self, ir::Value)) {
+        let iv = self.fb.declare_var(I64);
+        self.fb.def_var(iv, start);
+        let header = self.fb.create_block();
+        let inner = self.fb.create_block();
+        let exit = self.fb.create_block();
+        self.fb.ins().jump(header, &[]);
+        self.fb.switch_to_block(header);
+        let i = self.fb.use_var(iv);
+        let c = self.fb.ins().icmp(IntCC::SignedLessThan, i, end);
+        self.fb.ins().brif(c, inner, &[], exit, &[]);
+        self.fb.switch_to_block(inner);
+        self.fb.seal_block(inner);
+        body(self, i);
+        let i = self.fb.use_var(iv);
+        let next = self.fb.ins().iadd(i, step);
+        self.fb.def_var(iv, next);
+        self.fb.ins().jump(header, &[]);
+        self.fb.seal_block(header);
+        self.fb.switch_to_block(exit);
+        self.fb.seal_block(exit);
+    }
+
+    /// `for i in 0..n { body(i) }` for a constant `n`.
+    fn loop_n(&mut self, n: usize, body: &mut dyn FnMut(&mut Self, ir::Value)) {
+        if n == 1 {
+            let z = self.iconst(0);
+            body(self, z);
+            return;
+        }
+        let (s, e, st) = (self.iconst(0), self.iconst(n as i64), self.iconst(1));
+        self.loop_range(s, e, st, body);
+    }
+
+    /// Visits every element of `shape` (row-major); `body` gets, per operand, `base + Σ idx·stride`.
+    fn nd_loop(&mut self, shape: &[usize], strides: &[Vec<i64>], bases: &[ir::Value], body: &mut dyn FnMut(&mut Self, &[ir::Value])) {
+        // Merge axes that are contiguous for every operand and drop extents of 1.
+        let mut dims: Vec<(usize, Vec<i64>)> = Vec::new();
+        for d in 0..shape.len() {
+            if shape[d] == 1 {
+                continue;
+            }
+            let st: Vec<i64> = strides.iter().map(|s| s[d]).collect();
+            if let Some((n, prev)) = dims.last_mut()
+                && prev.iter().zip(&st).all(|(&p, &s)| p == s * shape[d] as i64)
+            {
+                *n *= shape[d];
+                *prev = st;
+                continue;
+            }
+            dims.push((shape[d], st));
+        }
+        self.nd_rec(&dims, 0, bases.to_vec(), body);
+    }
+
+    fn nd_rec(&mut self, dims: &[(usize, Vec<i64>)], d: usize, cur: Vec<ir::Value>, body: &mut dyn FnMut(&mut Self, &[ir::Value])) {
+        if d == dims.len() {
+            body(self, &cur);
+            return;
+        }
+        let (n, st) = (dims[d].0, dims[d].1.clone());
+        self.loop_n(n, &mut |s: &mut Self, i| {
+            let next: Vec<ir::Value> = cur
+                .iter()
+                .zip(&st)
+                .map(|(&c, &stride)| match stride {
+                    0 => c,
+                    1 => s.fb.ins().iadd(c, i),
+                    _ => {
+                        let m = s.fb.ins().imul_imm_s(i, stride);
+                        s.fb.ins().iadd(c, m)
+                    }
+                })
+                .collect();
+            s.nd_rec(dims, d + 1, next, body);
+        });
+    }
+
+    // ---- codes and values --------------------------------------------------------------------
+
+    /// The code (zero-extended `i32`) of the container at `addr`.
+    fn load_code(&mut self, d: DType, addr: ir::Value) -> ir::Value {
+        match container_bytes(d) {
+            1 => self.fb.ins().uload8(I32, mf(), addr, 0),
+            2 => self.fb.ins().uload16(I32, mf(), addr, 0),
+            _ => self.fb.ins().load(I32, mf(), addr, 0),
+        }
+    }
+
+    fn store_code(&mut self, d: DType, code: ir::Value, addr: ir::Value) {
+        match container_bytes(d) {
+            1 => self.fb.ins().istore8(mf(), code, addr, 0),
+            2 => self.fb.ins().istore16(mf(), code, addr, 0),
+            _ => self.fb.ins().store(mf(), code, addr, 0),
+        };
+    }
+
+    /// The computing form (`i64` or `f64`) of a code of `d`.
+    fn decode(&mut self, d: DType, code: ir::Value) -> ir::Value {
+        if d.is_int() {
+            let bits = d.bits() as i64;
+            let c = self.fb.ins().uextend(I64, code);
+            if d.is_signed() {
+                let sh = self.fb.ins().ishl_imm_u(c, 64 - bits);
+                self.fb.ins().sshr_imm_u(sh, 64 - bits)
+            } else {
+                c
+            }
+        } else if is_f32(d) {
+            let f = self.fb.ins().bitcast(F32, MemFlagsData::new(), code);
+            self.fb.ins().fpromote(F64, f)
+        } else if is_bf16(d) {
+            let sh = self.fb.ins().ishl_imm_u(code, 16);
+            let f = self.fb.ins().bitcast(F32, MemFlagsData::new(), sh);
+            self.fb.ins().fpromote(F64, f)
+        } else {
+            let c = self.fb.ins().uextend(I64, code);
+            let dd = self.iconst(desc(d));
+            self.call("tilc_cpu_decode", &[dd, c]).expect("decode returns")
+        }
+    }
+
+    /// The code (`i32`) of a computing-form value, rounded like the interpreter's `encode_vals`
+    /// (integers masked; floats nearest-even, non-saturating).
+    fn encode(&mut self, d: DType, x: ir::Value) -> ir::Value {
+        if d.is_int() {
+            let c = self.fb.ins().ireduce(I32, x);
+            if d.bits() < 32 { self.fb.ins().band_imm_u(c, mask(d.bits())) } else { c }
+        } else if is_f32(d) {
+            let f = self.fb.ins().fdemote(F32, x);
+            let bits = self.fb.ins().bitcast(I32, MemFlagsData::new(), f);
+            let sign = self.fb.ins().band_imm_u(bits, 0x8000_0000u32 as i64);
+            let nan = self.fb.ins().bor_imm_u(sign, 0x7FC0_0000);
+            let is_nan = self.fb.ins().fcmp(FloatCC::Unordered, x, x);
+            self.fb.ins().select(is_nan, nan, bits)
+        } else {
+            let dd = self.iconst(desc(d));
+            let z = self.iconst(0);
+            let c = self.call("tilc_cpu_encode", &[dd, x, z, z, z, z]).expect("encode returns");
+            self.fb.ins().ireduce(I32, c)
+        }
+    }
+
+    /// The interpreter's `wrap_int`.
+    fn wrap_int(&mut self, d: DType, x: ir::Value) -> ir::Value {
+        let bits = d.bits() as i64;
+        if bits >= 64 {
+            return x;
+        }
+        let sh = self.fb.ins().ishl_imm_u(x, 64 - bits);
+        if d.is_signed() { self.fb.ins().sshr_imm_u(sh, 64 - bits) } else { self.fb.ins().ushr_imm_u(sh, 64 - bits) }
+    }
+
+    /// The interpreter's `round_float`.
+    fn round_float(&mut self, d: DType, x: ir::Value) -> ir::Value {
+        if d == DType::F64 {
+            x
+        } else if is_f32(d) {
+            let f = self.fb.ins().fdemote(F32, x);
+            self.fb.ins().fpromote(F64, f)
+        } else {
+            let dd = self.iconst(desc(d));
+            self.call("tilc_cpu_round", &[dd, x]).expect("round returns")
+        }
+    }
+
+    /// The operand form of `v`: a tile's buffer or a scalar's value.
+    fn opnd(&mut self, v: Value) -> Opnd {
+        match self.k.ty(v) {
+            Type::Scalar(_) => Opnd::Scalar(self.scalar(v)),
+            _ => Opnd::Tile(self.buf(v)),
+        }
+    }
+
+    /// The computing-form value of an operand at element index `idx`.
+    fn opnd_value(&mut self, o: Opnd, d: DType, idx: ir::Value) -> ir::Value {
+        match o {
+            Opnd::Scalar(x) => x,
+            Opnd::Tile(off) => {
+                let base = self.addr(off);
+                let a = self.elem_addr(base, idx, container_bytes(d));
+                let c = self.load_code(d, a);
+                self.decode(d, c)
+            }
+        }
+    }
+
+    /// The code of an operand at element index `idx`.
+    fn opnd_code(&mut self, o: Opnd, d: DType, idx: ir::Value) -> ir::Value {
+        match o {
+            Opnd::Scalar(x) => self.encode(d, x),
+            Opnd::Tile(off) => {
+                let base = self.addr(off);
+                let a = self.elem_addr(base, idx, container_bytes(d));
+                self.load_code(d, a)
+            }
+        }
+    }
+
+    /// Writes `f(element values…, linear index)` encoded to `out_d` for every element of the
+    /// result tile `out` of `shape`, reading `ins` with NumPy broadcasting.
+    fn elementwise(
+        &mut self,
+        out: Value,
+        ins: &[(Value, DType)],
+        f: &mut dyn FnMut(&mut Self, &[ir::Value], ir::Value) -> ir::Value,
+        mode: Ew,
+    ) {
+        let (in_codes, out_code) = match mode {
+            Ew::Values => (false, false),
+            Ew::Codes => (true, true),
+            Ew::ValuesToCode => (false, true),
+        };
+        let out_t = self.k.ty(out).as_tile().expect("elementwise result is a tile").clone();
+        let ob = self.buf(out);
+        let opnds: Vec<Opnd> = ins.iter().map(|(v, _)| self.opnd(*v)).collect();
+        let mut strides = vec![row_major_strides(&out_t.shape)];
+        for (v, _) in ins {
+            strides.push(bcast_strides(&out_t.shape, &tile_shape(self.k, *v)));
+        }
+        let z = self.iconst(0);
+        let bases = vec![z; strides.len()];
+        let ins = ins.to_vec();
+        self.nd_loop(&out_t.shape, &strides, &bases, &mut |s: &mut Self, idx| {
+            let vals: Vec<ir::Value> = ins
+                .iter()
+                .enumerate()
+                .map(|(j, (_, d))| if in_codes { s.opnd_code(opnds[j], *d, idx[j + 1]) } else { s.opnd_value(opnds[j], *d, idx[j + 1]) })
+                .collect();
+            let r = f(s, &vals, idx[0]);
+            let code = if out_code { r } else { s.encode(out_t.dtype, r) };
+            let base = s.addr(ob);
+            let a = s.elem_addr(base, idx[0], container_bytes(out_t.dtype));
+            s.store_code(out_t.dtype, code, a);
+        });
+    }
+
+    /// Copies `bytes` bytes between scratch offsets.
+    fn copy_bytes(&mut self, from: u32, to: u32, bytes: usize) {
+        let words = bytes.div_ceil(4);
+        let (src, dst) = (self.addr(from), self.addr(to));
+        self.loop_n(words, &mut |s: &mut Self, i| {
+            let a = s.elem_addr(src, i, 4);
+            let x = s.fb.ins().load(I32, mf(), a, 0);
+            let b = s.elem_addr(dst, i, 4);
+            s.fb.ins().store(mf(), x, b, 0);
+        });
+    }
+
+    // ---- element operations ------------------------------------------------------------------
+
+    fn int_unary(&mut self, op: UnaryOp, d: DType, a: ir::Value) -> ir::Value {
+        match op {
+            UnaryOp::Neg => self.fb.ins().ineg(a),
+            UnaryOp::Abs => self.fb.ins().iabs(a),
+            UnaryOp::Not if d == DType::UInt(1) => {
+                let one = self.iconst(1);
+                self.fb.ins().isub(one, a)
+            }
+            UnaryOp::Not => self.fb.ins().bnot(a),
+            _ => a,
+        }
+    }
+
+    fn float_unary(&mut self, op: UnaryOp, a: ir::Value) -> ir::Value {
+        let libm = |s: &mut Self, n: i64| {
+            let n = s.iconst(n);
+            let z = s.fb.ins().f64const(0.0);
+            s.call("tilc_cpu_libm", &[n, a, z]).expect("libm returns")
+        };
+        match op {
+            UnaryOp::Neg => self.fb.ins().fneg(a),
+            UnaryOp::Abs => self.fb.ins().fabs(a),
+            UnaryOp::Not => self.fb.ins().f64const(f64::NAN),
+            UnaryOp::Exp => libm(self, 0),
+            UnaryOp::Exp2 => libm(self, 1),
+            UnaryOp::Log => libm(self, 2),
+            UnaryOp::Log2 => libm(self, 3),
+            UnaryOp::Sqrt => self.fb.ins().sqrt(a),
+            UnaryOp::Rsqrt => libm(self, 4),
+            UnaryOp::Floor => self.fb.ins().floor(a),
+            UnaryOp::Ceil => self.fb.ins().ceil(a),
+            UnaryOp::Trunc => self.fb.ins().trunc(a),
+            UnaryOp::Round => self.fb.ins().nearest(a),
+        }
+    }
+
+    /// The interpreter's `int_binary` on `i64`s, with its run-time errors as checks.
+    fn int_binary(&mut self, op: BinaryOp, d: DType, a: ir::Value, b: ir::Value, span: Span) -> ir::Value {
+        let bits = i64::from(d.bits());
+        let ins = |s: &mut Self| s.fb.ins();
+        match op {
+            BinaryOp::Add => ins(self).iadd(a, b),
+            BinaryOp::Sub => ins(self).isub(a, b),
+            BinaryOp::Mul => ins(self).imul(a, b),
+            BinaryOp::Div | BinaryOp::Rem | BinaryOp::CeilDiv => {
+                let nz = self.fb.ins().icmp_imm_s(IntCC::NotEqual, b, 0);
+                self.check(nz, "integer division by zero", span);
+                // i64::MIN / −1 wraps (Rust's wrapping_div); Cranelift's sdiv would trap.
+                let m1 = self.fb.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let one = self.iconst(1);
+                let bs = self.fb.ins().select(m1, one, b);
+                let q0 = self.fb.ins().sdiv(a, bs);
+                let na = self.fb.ins().ineg(a);
+                let q = self.fb.ins().select(m1, na, q0);
+                let r0 = self.fb.ins().srem(a, bs);
+                let zero = self.iconst(0);
+                let r = self.fb.ins().select(m1, zero, r0);
+                match op {
+                    BinaryOp::Div => q,
+                    BinaryOp::Rem => r,
+                    _ => {
+                        let rnz = self.fb.ins().icmp_imm_s(IntCC::NotEqual, r, 0);
+                        let an = self.fb.ins().icmp_imm_s(IntCC::SignedLessThan, a, 0);
+                        let bn = self.fb.ins().icmp_imm_s(IntCC::SignedLessThan, b, 0);
+                        let same = self.fb.ins().icmp(IntCC::Equal, an, bn);
+                        let up = self.fb.ins().band(rnz, same);
+                        let up = self.fb.ins().uextend(I64, up);
+                        self.fb.ins().iadd(q, up)
+                    }
+                }
+            }
+            BinaryOp::Min => ins(self).smin(a, b),
+            BinaryOp::Max => ins(self).smax(a, b),
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                let cc = match op {
+                    BinaryOp::Eq => IntCC::Equal,
+                    BinaryOp::Ne => IntCC::NotEqual,
+                    BinaryOp::Lt => IntCC::SignedLessThan,
+                    BinaryOp::Le => IntCC::SignedLessThanOrEqual,
+                    BinaryOp::Gt => IntCC::SignedGreaterThan,
+                    _ => IntCC::SignedGreaterThanOrEqual,
+                };
+                let c = self.fb.ins().icmp(cc, a, b);
+                self.fb.ins().uextend(I64, c)
+            }
+            BinaryOp::And => ins(self).band(a, b),
+            BinaryOp::Or => ins(self).bor(a, b),
+            BinaryOp::Xor => ins(self).bxor(a, b),
+            BinaryOp::Shl | BinaryOp::Shr => {
+                let ok = self.fb.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, b, 0);
+                self.check(ok, "shift by a negative amount", span);
+                let big = self.fb.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, b, bits);
+                let zero = self.iconst(0);
+                if op == BinaryOp::Shl {
+                    let r = self.fb.ins().ishl(a, b);
+                    self.fb.ins().select(big, zero, r)
+                } else if d.is_signed() {
+                    let c63 = self.iconst(63);
+                    let n = self.fb.ins().smin(b, c63);
+                    self.fb.ins().sshr(a, n)
+                } else {
+                    let r = self.fb.ins().ushr(a, b);
+                    self.fb.ins().select(big, zero, r)
+                }
+            }
+        }
+    }
+
+    /// The interpreter's `float_binary` on `f64`s (comparisons give `i64` 0/1).
+    fn float_binary(&mut self, op: BinaryOp, a: ir::Value, b: ir::Value) -> ir::Value {
+        match op {
+            BinaryOp::Add => self.fb.ins().fadd(a, b),
+            BinaryOp::Sub => self.fb.ins().fsub(a, b),
+            BinaryOp::Mul => self.fb.ins().fmul(a, b),
+            BinaryOp::Div => self.fb.ins().fdiv(a, b),
+            BinaryOp::Rem => {
+                let n = self.iconst(5);
+                self.call("tilc_cpu_libm", &[n, a, b]).expect("libm returns")
+            }
+            BinaryOp::Min | BinaryOp::Max => {
+                // Rust's f64::min/max on x86-64 keep the first operand unless the second is
+                // strictly smaller/greater (which decides the sign of a zero result).
+                let cc = if op == BinaryOp::Min { FloatCC::LessThan } else { FloatCC::GreaterThan };
+                let better = self.fb.ins().fcmp(cc, b, a);
+                let r = self.fb.ins().select(better, b, a);
+                let nan = self.fb.ins().fcmp(FloatCC::Unordered, a, b);
+                let qnan = self.fb.ins().f64const(f64::NAN);
+                self.fb.ins().select(nan, qnan, r)
+            }
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                let cc = match op {
+                    BinaryOp::Eq => FloatCC::Equal,
+                    BinaryOp::Ne => FloatCC::NotEqual,
+                    BinaryOp::Lt => FloatCC::LessThan,
+                    BinaryOp::Le => FloatCC::LessThanOrEqual,
+                    BinaryOp::Gt => FloatCC::GreaterThan,
+                    _ => FloatCC::GreaterThanOrEqual,
+                };
+                let c = self.fb.ins().fcmp(cc, a, b);
+                self.fb.ins().uextend(I64, c)
+            }
+            _ => self.fb.ins().f64const(f64::NAN),
+        }
+    }
+
+    /// The code of computing-form `x` (of `src`) cast to `dst`; `key` is the stochastic index.
+    #[allow(clippy::too_many_arguments)]
+    fn cast_code(&mut self, src: DType, dst: DType, x: ir::Value, mode: i64, seed: ir::Value, key: ir::Value, sat: bool) -> ir::Value {
+        if src.is_int() && dst.is_int() {
+            // Integers convert exactly in f64; only the overflow rule matters.
+            let v = if sat {
+                let (lo, hi) = if dst.is_signed() { (-(1i64 << (dst.bits() - 1)), (1i64 << (dst.bits() - 1)) - 1) } else { (0, mask(dst.bits())) };
+                let (lo, hi) = (self.iconst(lo), self.iconst(hi));
+                let v = self.fb.ins().smax(x, lo);
+                self.fb.ins().smin(v, hi)
+            } else {
+                x
+            };
+            return self.encode(dst, v);
+        }
+        if mode == helpers::MODE_RNE {
+            if src.is_int() && is_f32(dst) {
+                let f = self.fb.ins().fcvt_from_sint(F64, x);
+                return self.encode(dst, f);
+            }
+            if src.is_float() && src.bits() <= 32 && is_f32(dst) {
+                let c = self.encode(dst, x);
+                if !sat {
+                    return c;
+                }
+                let inf = self.fb.ins().fabs(x);
+                let inf = self.fb.ins().fcmp_imm_eq(inf, f64::INFINITY);
+                let sign = self.fb.ins().band_imm_u(c, 0x8000_0000u32 as i64);
+                let max = self.fb.ins().bor_imm_u(sign, 0x7F7F_FFFF);
+                return self.fb.ins().select(inf, max, c);
+            }
+            if src.is_float() && dst.is_int() && sat {
+                let (lo, hi) = if dst.is_signed() { (-(1i64 << (dst.bits() - 1)), (1i64 << (dst.bits() - 1)) - 1) } else { (0, mask(dst.bits())) };
+                let r = self.fb.ins().nearest(x);
+                let (flo, fhi) = (self.fb.ins().f64const(lo as f64), self.fb.ins().f64const(hi as f64));
+                let r = self.fb.ins().fmax(r, flo);
+                let r = self.fb.ins().fmin(r, fhi);
+                let i = self.fb.ins().fcvt_to_sint_sat(I64, r);
+                return self.encode(dst, i);
+            }
+        }
+        let xf = if src.is_int() { self.fb.ins().fcvt_from_sint(F64, x) } else { x };
+        let dd = self.iconst(desc(dst));
+        let m = self.iconst(mode);
+        let s = self.iconst(i64::from(sat));
+        let c = self.call("tilc_cpu_encode", &[dd, xf, m, seed, key, s]).expect("encode returns");
+        self.fb.ins().ireduce(I32, c)
+    }
+
+    // ---- instructions ------------------------------------------------------------------------
+
+    fn entry(&mut self) {
+        let k = self.k;
+        for (i, p) in k.params.iter().enumerate() {
+            if let Param::Scalar(v) = p {
+                let w = self.layout.param_slot[i];
+                let x = if k.ty(*v).dtype().is_float() {
+                    self.fb.ins().load(F64, mf(), self.env, (w * 8) as i32)
+                } else {
+                    self.env_word(w)
+                };
+                self.set_scalar(*v, x);
+            }
+        }
+    }
+
+    fn body(&mut self, body: &[Inst]) -> Result<(), LowerError> {
+        for &i in body {
+            self.inst(i)?;
+        }
+        Ok(())
+    }
+
+    fn inst(&mut self, i: Inst) -> Result<(), LowerError> {
+        let k = self.k;
+        let data = &k.insts[i];
+        let span = data.span;
+        let res = data.result;
+        let res_ty = res.map(|r| k.ty(r).clone());
+        use InstKind::*;
+        match &data.kind {
+            Const(c) => {
+                let r = res.expect("const has a result");
+                let d = k.ty(r).dtype();
+                let x = match c {
+                    ScalarConst::Int(x) if d.is_int() => {
+                        let x = self.iconst(*x);
+                        self.wrap_int(d, x)
+                    }
+                    ScalarConst::Int(x) => self.fb.ins().f64const(*x as f64),
+                    ScalarConst::Float(x) if d.is_int() => self.iconst(*x as i64),
+                    ScalarConst::Float(x) => self.fb.ins().f64const(*x),
+                };
+                self.set_scalar(r, x);
+            }
+            BlockIdx { axis } => {
+                let r = res.expect("block index has a result");
+                self.set_scalar(r, self.block_idx[*axis as usize]);
+            }
+            Iota { dtype, shape, axis } => {
+                let r = res.expect("iota has a result");
+                let ob = self.buf(r);
+                let mut pseudo = vec![0i64; shape.len()];
+                pseudo[*axis] = 1;
+                let z = self.iconst(0);
+                let dtype = *dtype;
+                self.nd_loop(shape, &[row_major_strides(shape), pseudo], &[z, z], &mut |s: &mut Self, idx| {
+                    let c = s.encode(dtype, idx[1]);
+                    let base = s.addr(ob);
+                    let a = s.elem_addr(base, idx[0], container_bytes(dtype));
+                    s.store_code(dtype, c, a);
+                });
+            }
+            Unary { op, x } => {
+                let r = res.expect("unary has a result");
+                let d = k.ty(r).dtype();
+                let op = *op;
+                if k.ty(*x).is_scalar() {
+                    let a = self.scalar(*x);
+                    let v = if d.is_int() {
+                        let v = self.int_unary(op, d, a);
+                        self.wrap_int(d, v)
+                    } else {
+                        let v = self.float_unary(op, a);
+                        self.round_float(d, v)
+                    };
+                    self.set_scalar(r, v);
+                } else {
+                    self.elementwise(r, &[(*x, d)], &mut |s: &mut Self, v, _| if d.is_int() { s.int_unary(op, d, v[0]) } else { s.float_unary(op, v[0]) }, Ew::Values);
+                }
+            }
+            Binary { op, a, b } => {
+                let r = res.expect("binary has a result");
+                let (d_in, d_out, op) = (k.ty(*a).dtype(), k.ty(r).dtype(), *op);
+                if matches!(res_ty, Some(Type::Scalar(_))) {
+                    let (x, y) = (self.scalar(*a), self.scalar(*b));
+                    let v = if d_in.is_int() {
+                        let v = self.int_binary(op, d_in, x, y, span);
+                        self.wrap_int(d_out, v)
+                    } else if op.is_comparison() {
+                        self.float_binary(op, x, y)
+                    } else {
+                        let v = self.float_binary(op, x, y);
+                        self.round_float(d_out, v)
+                    };
+                    self.set_scalar(r, v);
+                } else {
+                    self.elementwise(
+                        r,
+                        &[(*a, d_in), (*b, d_in)],
+                        &mut |s: &mut Self, v, _| if d_in.is_int() { s.int_binary(op, d_in, v[0], v[1], span) } else { s.float_binary(op, v[0], v[1]) },
+                        Ew::Values,
+                    );
+                }
+            }
+            Select { cond, a, b } => {
+                let r = res.expect("where has a result");
+                let d = k.ty(r).dtype();
+                if matches!(res_ty, Some(Type::Scalar(_))) {
+                    let (c, x, y) = (self.scalar(*cond), self.scalar(*a), self.scalar(*b));
+                    let v = self.fb.ins().select(c, x, y);
+                    self.set_scalar(r, v);
+                } else {
+                    self.elementwise(
+                        r,
+                        &[(*cond, DType::UInt(1)), (*a, d), (*b, d)],
+                        &mut |s: &mut Self, v, _| s.fb.ins().select(v[0], v[1], v[2]),
+                        Ew::Codes,
+                    );
+                }
+            }
+            Cast { x, dtype, rounding, overflow } => self.cast(i, *x, *dtype, rounding, *overflow)?,
+            Full { value, shape } => {
+                let r = res.expect("full has a result");
+                let d = k.ty(*value).dtype();
+                let v = self.scalar(*value);
+                let code = self.encode(d, v);
+                let ob = self.buf(r);
+                let n: usize = shape.iter().product();
+                let base = self.addr(ob);
+                self.loop_n(n, &mut |s: &mut Self, e| {
+                    let a = s.elem_addr(base, e, container_bytes(d));
+                    s.store_code(d, code, a);
+                });
+            }
+            LoadGlobal { global, offsets, shape } => {
+                let r = res.expect("load has a result");
+                let ob = self.buf(r);
+                let offs: Vec<ir::Value> = offsets.iter().map(|&o| self.scalar(o)).collect();
+                self.load_global(*global, &offs, shape, ob);
+            }
+            StoreGlobal { global, offsets, value } => {
+                let offs: Vec<ir::Value> = offsets.iter().map(|&o| self.scalar(o)).collect();
+                let shape = tile_shape(k, *value);
+                let src = self.buf(*value);
+                self.store_global(*global, &offs, &shape, src);
+            }
+            AllocShared { .. } => {
+                let r = res.expect("alloc has a result");
+                self.buf(r);
+            }
+            LoadShared { shared, offsets, shape } => {
+                let r = res.expect("load has a result");
+                let ob = self.buf(r);
+                let offs: Vec<ir::Value> = offsets.iter().map(|&o| self.scalar(o)).collect();
+                self.shared_copy(*shared, &offs, shape, ob, false, span);
+            }
+            StoreShared { shared, offsets, value } => {
+                let offs: Vec<ir::Value> = offsets.iter().map(|&o| self.scalar(o)).collect();
+                let shape = tile_shape(k, *value);
+                let src = self.buf(*value);
+                self.shared_copy(*shared, &offs, &shape, src, true, span);
+            }
+            CopyAsync { global, offsets, shared, shared_offsets, shape } => {
+                // The copy lands at once: global inputs do not change during a launch, so this
+                // differs from landing at the wait only for kernels that touch a destination
+                // while its copy is in flight.
+                let d = k.globals[*global].dtype;
+                let n: usize = shape.iter().product();
+                let tmp = self.alloc(n * container_bytes(d));
+                let offs: Vec<ir::Value> = offsets.iter().map(|&o| self.scalar(o)).collect();
+                let soffs: Vec<ir::Value> = shared_offsets.iter().map(|&o| self.scalar(o)).collect();
+                let srank = tile_shape(k, *shared).len();
+                let mut padded = vec![1usize; srank.saturating_sub(shape.len())];
+                padded.extend_from_slice(shape);
+                self.load_global(*global, &offs, shape, tmp);
+                self.shared_copy(*shared, &soffs, &padded, tmp, true, span);
+            }
+            CopyAsyncCommit | CopyAsyncWait { .. } | Sync => {}
+            View { x, dtype, shape } => {
+                let r = res.expect("view has a result");
+                let src_d = k.ty(*x).dtype();
+                let n_src: usize = tile_shape(k, *x).iter().product();
+                let n_dst: usize = shape.iter().product();
+                let (sb, ob) = (self.buf(*x), self.buf(r));
+                if src_d.bits() == dtype.bits() {
+                    self.copy_bytes(sb, ob, n_src * container_bytes(src_d));
+                } else {
+                    let (sa, oa) = (self.addr(sb), self.addr(ob));
+                    let args = [sa, self.iconst(i64::from(src_d.bits())), self.iconst(n_src as i64), oa, self.iconst(i64::from(dtype.bits())), self.iconst(n_dst as i64)];
+                    self.call("tilc_cpu_view", &args);
+                }
+            }
+            Dot { a, b, c } => self.dot(i, *a, *b, *c)?,
+            Reduce { op, x, axis, .. } => self.reduce(i, *op, *x, *axis),
+            Transpose { x, perm } => {
+                let r = res.expect("transpose has a result");
+                let d = k.ty(r).dtype();
+                let in_shape = tile_shape(k, *x);
+                let in_strides = row_major_strides(&in_shape);
+                let out_shape: Vec<usize> = perm.iter().map(|&p| in_shape[p]).collect();
+                let st_in: Vec<i64> = perm.iter().map(|&p| in_strides[p]).collect();
+                self.move_codes(*x, r, d, &out_shape, st_in);
+            }
+            Reshape { x, .. } => {
+                let r = res.expect("reshape has a result");
+                let d = k.ty(r).dtype();
+                let n: usize = tile_shape(k, *x).iter().product();
+                let (sb, ob) = (self.buf(*x), self.buf(r));
+                self.copy_bytes(sb, ob, n * container_bytes(d));
+            }
+            Broadcast { x, shape } => {
+                let r = res.expect("broadcast has a result");
+                let d = k.ty(r).dtype();
+                if k.ty(*x).is_scalar() {
+                    self.elementwise(r, &[(*x, d)], &mut |_, v, _| v[0], Ew::Codes);
+                } else {
+                    let st = bcast_strides(shape, &tile_shape(k, *x));
+                    self.move_codes(*x, r, d, shape, st);
+                }
+            }
+            Hadamard { x, axis } => {
+                let r = res.expect("hadamard has a result");
+                let d = k.ty(r).dtype();
+                let shape = tile_shape(k, *x);
+                let outer: usize = shape[..*axis].iter().product();
+                let inner: usize = shape[axis + 1..].iter().product();
+                let (sb, ob) = (self.buf(*x), self.buf(r));
+                let (sa, oa) = (self.addr(sb), self.addr(ob));
+                let args = [sa, oa, self.iconst(desc(d)), self.iconst(outer as i64), self.iconst(shape[*axis] as i64), self.iconst(inner as i64)];
+                self.call("tilc_cpu_hadamard", &args);
+            }
+            Assign { var, value } => {
+                if k.ty(*var).is_scalar() {
+                    let v = self.scalar(*value);
+                    self.set_scalar(*var, v);
+                } else {
+                    let d = k.ty(*var).dtype();
+                    let n: usize = tile_shape(k, *var).iter().product();
+                    let (sb, ob) = (self.buf(*value), self.buf(*var));
+                    self.copy_bytes(sb, ob, n * container_bytes(d));
+                }
+            }
+            For { var, start, end, step, body, .. } => {
+                let (s, e, st) = (self.scalar(*start), self.scalar(*end), self.scalar(*step));
+                let ok = self.fb.ins().icmp_imm_s(IntCC::SignedGreaterThan, st, 0);
+                self.check(ok, "loop step must be positive", span);
+                let d = k.ty(*var).dtype();
+                let var = *var;
+                let mut result = Ok(());
+                self.loop_range(s, e, st, &mut |l: &mut Self, x| {
+                    let w = l.wrap_int(d, x);
+                    l.set_scalar(var, w);
+                    if result.is_ok() {
+                        result = l.body(body);
+                    }
+                });
+                result?;
+            }
+            If { cond, then_body, else_body } => {
+                let c = self.scalar(*cond);
+                let (tb, eb, join) = (self.fb.create_block(), self.fb.create_block(), self.fb.create_block());
+                self.fb.ins().brif(c, tb, &[], eb, &[]);
+                self.fb.switch_to_block(tb);
+                self.fb.seal_block(tb);
+                self.body(then_body)?;
+                self.fb.ins().jump(join, &[]);
+                self.fb.switch_to_block(eb);
+                self.fb.seal_block(eb);
+                self.body(else_body)?;
+                self.fb.ins().jump(join, &[]);
+                self.fb.switch_to_block(join);
+                self.fb.seal_block(join);
+            }
+            While { cond_body, cond, body } => {
+                let (header, inner, exit) = (self.fb.create_block(), self.fb.create_block(), self.fb.create_block());
+                self.fb.ins().jump(header, &[]);
+                self.fb.switch_to_block(header);
+                self.body(cond_body)?;
+                let c = self.scalar(*cond);
+                self.fb.ins().brif(c, inner, &[], exit, &[]);
+                self.fb.switch_to_block(inner);
+                self.fb.seal_block(inner);
+                self.body(body)?;
+                self.fb.ins().jump(header, &[]);
+                self.fb.seal_block(header);
+                self.fb.switch_to_block(exit);
+                self.fb.seal_block(exit);
+            }
+            Assume { cond } => {
+                let c = self.scalar(*cond);
+                let ok = self.fb.ins().icmp_imm_s(IntCC::NotEqual, c, 0);
+                self.check(ok, "an `assume` does not hold", span);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies codes of tile `x` into result `r` of `shape`, reading `x` with `in_strides`.
+    fn move_codes(&mut self, x: Value, r: Value, d: DType, shape: &[usize], in_strides: Vec<i64>) {
+        let (sb, ob) = (self.buf(x), self.buf(r));
+        let z = self.iconst(0);
+        let bytes = container_bytes(d);
+        self.nd_loop(shape, &[row_major_strides(shape), in_strides], &[z, z], &mut |s: &mut Self, idx| {
+            let base = s.addr(sb);
+            let a = s.elem_addr(base, idx[1], bytes);
+            let c = s.load_code(d, a);
+            let base = s.addr(ob);
+            let a = s.elem_addr(base, idx[0], bytes);
+            s.store_code(d, c, a);
+        });
+    }
+
+    fn cast(&mut self, i: Inst, x: Value, dst: DType, rounding: &CastRounding, overflow: CastOverflow) -> Result<(), LowerError> {
+        let k = self.k;
+        let r = k.insts[i].result.expect("cast has a result");
+        let src = k.ty(x).dtype();
+        let sat = overflow == CastOverflow::Saturate;
+        let (mode, seed, index) = match rounding {
+            CastRounding::NearestEven => (helpers::MODE_RNE, None, None),
+            CastRounding::TowardZero => (helpers::MODE_RTZ, None, None),
+            CastRounding::TowardPositive => (helpers::MODE_RUP, None, None),
+            CastRounding::TowardNegative => (helpers::MODE_RDOWN, None, None),
+            CastRounding::Stochastic { seed, index } => (helpers::MODE_STOCHASTIC, Some(*seed), *index),
+        };
+        let seed = match seed {
+            Some(s) => self.scalar(s),
+            None => self.iconst(0),
+        };
+        if k.ty(x).is_scalar() {
+            let a = self.scalar(x);
+            // The interpreter: 64-bit integers to integers wrap; the rest goes through encode.
+            let code = if src.is_int() && src.bits() == 64 && dst.is_int() {
+                self.fb.ins().band_imm_u(a, mask(dst.bits()))
+            } else {
+                let linear = self.linear;
+                let c = self.cast_code(src, dst, a, mode, seed, linear, sat);
+                self.fb.ins().uextend(I64, c)
+            };
+            let v = if dst.is_int() {
+                self.wrap_int(dst, code)
+            } else if dst == DType::F64 {
+                self.fb.ins().bitcast(F64, MemFlagsData::new(), code)
+            } else {
+                let c = self.fb.ins().ireduce(I32, code);
+                self.decode(dst, c)
+            };
+            self.set_scalar(r, v);
+            return Ok(());
+        }
+        let numel: usize = tile_shape(k, x).iter().product();
+        let index_d = index.map(|ix| k.ty(ix).dtype());
+        let mut ins = vec![(x, src)];
+        if let (Some(ix), Some(d)) = (index, index_d) {
+            ins.push((ix, d));
+        }
+        self.elementwise(
+            r,
+            &ins,
+            &mut |s: &mut Self, v, e| {
+                let key = if mode == helpers::MODE_STOCHASTIC {
+                    match index {
+                        Some(_) => v[1],
+                        None => {
+                            let b = s.fb.ins().imul_imm_s(s.linear, numel as i64);
+                            s.fb.ins().iadd(b, e)
+                        }
+                    }
+                } else {
+                    s.iconst(0)
+                };
+                s.cast_code(src, dst, v[0], mode, seed, key, sat)
+            },
+            Ew::ValuesToCode,
+        );
+        Ok(())
+    }
+
+    /// Loads the tile of `g` at `offs` with `shape` into the scratch buffer `ob`, reading code 0
+    /// outside the tensor.
+    fn load_global(&mut self, g: Global, offs: &[ir::Value], shape: &[usize], ob: u32) {
+        let d = self.k.globals[g].dtype;
+        self.global_rows(g, offs, shape, &mut |s: &mut Self, trow, grow, c0, c1| {
+            let last = *shape.last().expect("tiles have rank ≥ 1");
+            let obase = s.addr(ob);
+            let bytes = container_bytes(d);
+            let zero32 = s.fb.ins().iconst(I32, 0);
+            let z = s.iconst(0);
+            let sl = s.iconst(last as i64);
+            let one = s.iconst(1);
+            let mut zero_fill = |s: &mut Self, from: ir::Value, to: ir::Value| {
+                s.loop_range(from, to, one, &mut |s: &mut Self, c| {
+                    let e = s.fb.ins().iadd(trow, c);
+                    let a = s.elem_addr(obase, e, bytes);
+                    s.store_code(d, zero32, a);
+                });
+            };
+            zero_fill(s, z, c0);
+            let gptr = s.global_ptr(g);
+            s.loop_range(c0, c1, one, &mut |s: &mut Self, c| {
+                let gi = s.fb.ins().iadd(grow, c);
+                let code = s.read_packed(d, gptr, gi);
+                let e = s.fb.ins().iadd(trow, c);
+                let a = s.elem_addr(obase, e, bytes);
+                s.store_code(d, code, a);
+            });
+            zero_fill(s, c1, sl);
+        });
+    }
+
+    /// Writes the tile in scratch buffer `src` of `shape` into `g` at `offs`, skipping elements
+    /// outside the tensor.
+    fn store_global(&mut self, g: Global, offs: &[ir::Value], shape: &[usize], src: u32) {
+        let d = self.k.globals[g].dtype;
+        self.global_rows(g, offs, shape, &mut |s: &mut Self, trow, grow, c0, c1| {
+            let sbase = s.addr(src);
+            let bytes = container_bytes(d);
+            let gptr = s.global_ptr(g);
+            let one = s.iconst(1);
+            s.loop_range(c0, c1, one, &mut |s: &mut Self, c| {
+                let e = s.fb.ins().iadd(trow, c);
+                let a = s.elem_addr(sbase, e, bytes);
+                let code = s.load_code(d, a);
+                let gi = s.fb.ins().iadd(grow, c);
+                match d.bits() {
+                    8 | 16 | 32 => {
+                        let ga = s.elem_addr(gptr, gi, (d.bits() / 8) as usize);
+                        s.store_code(d, code, ga);
+                    }
+                    bits => {
+                        let code = s.fb.ins().uextend(I64, code);
+                        let b = s.iconst(i64::from(bits));
+                        s.call("tilc_cpu_store_bits", &[gptr, gi, b, code]);
+                    }
+                }
+            });
+        });
+    }
+
+    fn global_ptr(&mut self, g: Global) -> ir::Value {
+        let p = self.global_param(g);
+        let w = self.layout.param_slot[p];
+        self.env_word(w)
+    }
+
+    fn global_param(&self, g: Global) -> usize {
+        self.k.params.iter().position(|p| *p == Param::Tensor(g)).expect("every global is a parameter")
+    }
+
+    /// The code of element `gi` of the packed tensor at `ptr` (buffers have 8 bytes of padding).
+    fn read_packed(&mut self, d: DType, ptr: ir::Value, gi: ir::Value) -> ir::Value {
+        match d.bits() {
+            8 => {
+                let a = self.fb.ins().iadd(ptr, gi);
+                self.fb.ins().uload8(I32, mf(), a, 0)
+            }
+            16 => {
+                let a = self.elem_addr(ptr, gi, 2);
+                self.fb.ins().uload16(I32, mf(), a, 0)
+            }
+            32 => {
+                let a = self.elem_addr(ptr, gi, 4);
+                self.fb.ins().load(I32, mf(), a, 0)
+            }
+            bits => {
+                let bit = self.fb.ins().imul_imm_s(gi, i64::from(bits));
+                let byte = self.fb.ins().ushr_imm_u(bit, 3);
+                let a = self.fb.ins().iadd(ptr, byte);
+                let w = self.fb.ins().load(I64, mf(), a, 0);
+                let sh = self.fb.ins().band_imm_u(bit, 7);
+                let w = self.fb.ins().ushr(w, sh);
+                let w = self.fb.ins().band_imm_u(w, mask(bits));
+                self.fb.ins().ireduce(I32, w)
+            }
+        }
+    }
+
+    /// Calls `row(tile_row_start, global_row_start, c0, c1)` for every row of a tile of `shape`
+    /// placed at `offs` in global `g`; columns `[c0, c1)` of the row are inside the tensor
+    /// (`c0 = c1 = 0` when the row is not).
+    fn global_rows(&mut self, g: Global, offs: &[ir::Value], shape: &[usize], row: &mut dyn FnMut(&mut Self, ir::Value, ir::Value, ir::Value, ir::Value)) {
+        let p = self.global_param(g);
+        let w = self.layout.param_slot[p];
+        let rank = shape.len();
+        let dims: Vec<ir::Value> = (0..rank).map(|d| self.env_word(w + 2 + d)).collect();
+        let tstr = row_major_strides(shape);
+        let z = self.iconst(0);
+        let t = self.fb.ins().iconst(I8, 1);
+        self.rows_rec(0, shape, offs, &dims, &tstr, z, z, t, row);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rows_rec(
+        &mut self,
+        d: usize,
+        shape: &[usize],
+        offs: &[ir::Value],
+        dims: &[ir::Value],
+        tstr: &[i64],
+        trow: ir::Value,
+        grow: ir::Value,
+        inside: ir::Value,
+        row: &mut dyn FnMut(&mut Self, ir::Value, ir::Value, ir::Value, ir::Value),
+    ) {
+        let last = shape.len() - 1;
+        if d == last {
+            let z = self.iconst(0);
+            let sl = self.iconst(shape[last] as i64);
+            let o = offs[last];
+            let no = self.fb.ins().ineg(o);
+            let c0 = self.fb.ins().smax(no, z);
+            let c0 = self.fb.ins().smin(c0, sl);
+            let hi = self.fb.ins().isub(dims[last], o);
+            let c1 = self.fb.ins().smax(hi, z);
+            let c1 = self.fb.ins().smin(c1, sl);
+            let c0 = self.fb.ins().select(inside, c0, z);
+            let c1 = self.fb.ins().select(inside, c1, z);
+            let g = self.fb.ins().imul(grow, dims[last]);
+            let g = self.fb.ins().iadd(g, o);
+            row(self, trow, g, c0, c1);
+            return;
+        }
+        self.loop_n(shape[d], &mut |s: &mut Self, i| {
+            let gi = s.fb.ins().iadd(i, offs[d]);
+            let ge0 = s.fb.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, gi, 0);
+            let lt = s.fb.ins().icmp(IntCC::SignedLessThan, gi, dims[d]);
+            let ok = s.fb.ins().band(ge0, lt);
+            let inside = s.fb.ins().band(inside, ok);
+            let g = s.fb.ins().imul(grow, dims[d]);
+            let g = s.fb.ins().iadd(g, gi);
+            let tm = s.fb.ins().imul_imm_s(i, tstr[d]);
+            let t = s.fb.ins().iadd(trow, tm);
+            s.rows_rec(d + 1, shape, offs, dims, tstr, t, g, inside, row);
+        });
+    }
+
+    /// Copies between the tile in scratch buffer `tile` of `shape` and shared `shared` at `offs`
+    /// (into shared when `store`), after checking the bounds.
+    fn shared_copy(&mut self, shared: Value, offs: &[ir::Value], shape: &[usize], tile: u32, store: bool, span: Span) {
+        let st = self.k.ty(shared).as_shared().expect("a shared tensor").clone();
+        let sb = self.buf(shared);
+        let mut ok = self.fb.ins().iconst(I8, 1);
+        for (dim, &o) in offs.iter().enumerate() {
+            let ge = self.fb.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, o, 0);
+            let le = self.fb.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, o, (st.shape[dim] - shape[dim]) as i64);
+            let both = self.fb.ins().band(ge, le);
+            ok = self.fb.ins().band(ok, both);
+        }
+        self.check(ok, format!("shared access out of bounds (a {} tile of a shared tensor of shape {})", ShapeDisplay(shape), ShapeDisplay(&st.shape)), span);
+        let sstr = row_major_strides(&st.shape);
+        let mut base = self.iconst(0);
+        for (dim, &o) in offs.iter().enumerate() {
+            let m = self.fb.ins().imul_imm_s(o, sstr[dim]);
+            base = self.fb.ins().iadd(base, m);
+        }
+        let z = self.iconst(0);
+        let d = st.dtype;
+        let bytes = container_bytes(d);
+        self.nd_loop(shape, &[row_major_strides(shape), sstr], &[z, base], &mut |s: &mut Self, idx| {
+            let (tb, shb) = (s.addr(tile), s.addr(sb));
+            let ta = s.elem_addr(tb, idx[0], bytes);
+            let sa = s.elem_addr(shb, idx[1], bytes);
+            let (from, to) = if store { (ta, sa) } else { (sa, ta) };
+            let c = s.load_code(d, from);
+            s.store_code(d, c, to);
+        });
+    }
+
+    fn reduce(&mut self, i: Inst, op: ReduceOp, x: Value, axis: usize) {
+        let k = self.k;
+        let r = k.insts[i].result.expect("reduce has a result");
+        let d = k.ty(x).dtype();
+        let shape = tile_shape(k, x);
+        let outer: usize = shape[..axis].iter().product();
+        let len = shape[axis];
+        let inner: usize = shape[axis + 1..].iter().product();
+        let (xb, ob) = (self.buf(x), self.buf(r));
+        let bytes = container_bytes(d);
+        let z = self.iconst(0);
+        let acc_ty = if d.is_int() { I64 } else { F64 };
+        self.nd_loop(&[outer, inner], &[vec![inner as i64, 1], vec![(len * inner) as i64, 1]], &[z, z], &mut |s: &mut Self, idx| {
+            let acc = s.fb.declare_var(acc_ty);
+            let init = if d.is_int() {
+                s.iconst(0)
+            } else {
+                s.fb.ins().f64const(match op {
+                    ReduceOp::Sum => -0.0,
+                    ReduceOp::Max => f64::NEG_INFINITY,
+                    ReduceOp::Min => f64::INFINITY,
+                    ReduceOp::AbsMax => 0.0,
+                })
+            };
+            s.fb.def_var(acc, init);
+            let first = s.fb.declare_var(I8);
+            let t = s.fb.ins().iconst(I8, 1);
+            s.fb.def_var(first, t);
+            let start = idx[1];
+            s.loop_n(len, &mut |s: &mut Self, j| {
+                let m = s.fb.ins().imul_imm_s(j, inner as i64);
+                let e = s.fb.ins().iadd(start, m);
+                let base = s.addr(xb);
+                let a = s.elem_addr(base, e, bytes);
+                let c = s.load_code(d, a);
+                let v = s.decode(d, c);
+                let cur = s.fb.use_var(acc);
+                let next = if d.is_int() {
+                    // Integer max/min/absmax start from the first element (Iterator::max).
+                    let v = if op == ReduceOp::AbsMax { s.fb.ins().iabs(v) } else { v };
+                    let is_first = s.fb.use_var(first);
+                    let n = match op {
+                        ReduceOp::Sum => s.fb.ins().iadd(cur, v),
+                        ReduceOp::Max | ReduceOp::AbsMax => s.fb.ins().smax(cur, v),
+                        ReduceOp::Min => s.fb.ins().smin(cur, v),
+                    };
+                    if op == ReduceOp::Sum { n } else { s.fb.ins().select(is_first, v, n) }
+                } else {
+                    match op {
+                        ReduceOp::Sum => s.fb.ins().fadd(cur, v),
+                        ReduceOp::Max => s.float_binary(BinaryOp::Max, cur, v),
+                        ReduceOp::Min => s.float_binary(BinaryOp::Min, cur, v),
+                        ReduceOp::AbsMax => {
+                            let av = s.fb.ins().fabs(v);
+                            s.float_binary(BinaryOp::Max, cur, av)
+                        }
+                    }
+                };
+                s.fb.def_var(acc, next);
+                let f = s.fb.ins().iconst(I8, 0);
+                s.fb.def_var(first, f);
+            });
+            let v = s.fb.use_var(acc);
+            let v = if d.is_int() { s.wrap_int(d, v) } else { v };
+            let code = s.encode(d, v);
+            let base = s.addr(ob);
+            let a = s.elem_addr(base, idx[0], bytes);
+            s.store_code(d, code, a);
+        });
+    }
+
+    fn dot(&mut self, i: Inst, a: Value, b: Value, c: Value) -> Result<(), LowerError> {
+        let k = self.k;
+        let r = k.insts[i].result.expect("dot has a result");
+        let (da, db, dc) = (k.ty(a).dtype(), k.ty(b).dtype(), k.ty(c).dtype());
+        let (sa, sb) = (tile_shape(k, a), tile_shape(k, b));
+        let (m, kk, n) = (sa[0], sa[1], sb[1]);
+        let (ab, bb, cb, ob) = (self.buf(a), self.buf(b), self.buf(c), self.buf(r));
+        let n4 = n / 4 * 4;
+        if da.is_int() {
+            if container_bytes(dc) != 4 {
+                return Err(LowerError::Unsupported(format!("`dot` accumulating into `{dc}`")));
+            }
+            // b as i32 [K, N], so the inner loop is i32x4 multiply-adds over output columns.
+            let bconv = self.alloc(kk * n * 4 + 16);
+            self.convert_tile(bb, db, bconv, kk * n, &mut |s: &mut Self, v| s.fb.ins().ireduce(I32, v), 4);
+            self.convert_tile(cb, dc, ob, m * n, &mut |s: &mut Self, v| s.fb.ins().ireduce(I32, v), 4);
+            self.loop_n(m, &mut |s: &mut Self, row| {
+                s.loop_n(kk, &mut |s: &mut Self, p| {
+                    let ai = s.fb.ins().imul_imm_s(row, kk as i64);
+                    let ai = s.fb.ins().iadd(ai, p);
+                    let base = s.addr(ab);
+                    let aa = s.elem_addr(base, ai, container_bytes(da));
+                    let ac = s.load_code(da, aa);
+                    let av = s.decode(da, ac);
+                    let av = s.fb.ins().ireduce(I32, av);
+                    let av4 = s.fb.ins().splat(I32X4, av);
+                    let orow = s.fb.ins().imul_imm_s(row, (n * 4) as i64);
+                    let obase = s.addr(ob);
+                    let orow = s.fb.ins().iadd(obase, orow);
+                    let brow = s.fb.ins().imul_imm_s(p, (n * 4) as i64);
+                    let bbase = s.addr(bconv);
+                    let brow = s.fb.ins().iadd(bbase, brow);
+                    if n4 > 0 {
+                        s.loop_n(n4 / 4, &mut |s: &mut Self, q| {
+                            let off = s.fb.ins().imul_imm_s(q, 16);
+                            let oa = s.fb.ins().iadd(orow, off);
+                            let ba = s.fb.ins().iadd(brow, off);
+                            let o = s.fb.ins().load(I32X4, mf(), oa, 0);
+                            let bv = s.fb.ins().load(I32X4, mf(), ba, 0);
+                            let p4 = s.fb.ins().imul(av4, bv);
+                            let o = s.fb.ins().iadd(o, p4);
+                            s.fb.ins().store(mf(), o, oa, 0);
+                        });
+                    }
+                    for col in n4..n {
+                        let o = s.fb.ins().load(I32, mf(), orow, (col * 4) as i32);
+                        let bv = s.fb.ins().load(I32, mf(), brow, (col * 4) as i32);
+                        let pr = s.fb.ins().imul(av, bv);
+                        let o = s.fb.ins().iadd(o, pr);
+                        s.fb.ins().store(mf(), o, orow, (col * 4) as i32);
+                    }
+                });
+            });
+            if dc.bits() < 32 {
+                let obase = self.addr(ob);
+                self.loop_n(m * n, &mut |s: &mut Self, e| {
+                    let a = s.elem_addr(obase, e, 4);
+                    let v = s.fb.ins().load(I32, mf(), a, 0);
+                    let v = s.fb.ins().band_imm_u(v, mask(dc.bits()));
+                    s.fb.ins().store(mf(), v, a, 0);
+                });
+            }
+            return Ok(());
+        }
+        if !is_f32(dc) {
+            return Err(LowerError::Unsupported(format!("`dot` accumulating into `{dc}`")));
+        }
+        // Floats: acc ← f32(acc + a·b) per step, kept as f64 holding f32 values; f64x2 over
+        // output columns: the product is exact, the f64 sum and the demotion round as the
+        // interpreter does.
+        let n2 = n / 2 * 2;
+        let bconv = self.alloc(kk * n * 8 + 16);
+        let acc = self.alloc(m * n * 8 + 16);
+        self.convert_tile(bb, db, bconv, kk * n, &mut |_, v| v, 8);
+        self.convert_tile(cb, dc, acc, m * n, &mut |s: &mut Self, v| s.round_float(DType::F32, v), 8);
+        self.loop_n(m, &mut |s: &mut Self, row| {
+            s.loop_n(kk, &mut |s: &mut Self, p| {
+                let ai = s.fb.ins().imul_imm_s(row, kk as i64);
+                let ai = s.fb.ins().iadd(ai, p);
+                let base = s.addr(ab);
+                let aa = s.elem_addr(base, ai, container_bytes(da));
+                let ac = s.load_code(da, aa);
+                let av = s.decode(da, ac);
+                let av2 = s.fb.ins().splat(F64X2, av);
+                let orow = s.fb.ins().imul_imm_s(row, (n * 8) as i64);
+                let abase = s.addr(acc);
+                let orow = s.fb.ins().iadd(abase, orow);
+                let brow = s.fb.ins().imul_imm_s(p, (n * 8) as i64);
+                let bbase = s.addr(bconv);
+                let brow = s.fb.ins().iadd(bbase, brow);
+                if n2 > 0 {
+                    s.loop_n(n2 / 2, &mut |s: &mut Self, q| {
+                        let off = s.fb.ins().imul_imm_s(q, 16);
+                        let oa = s.fb.ins().iadd(orow, off);
+                        let ba = s.fb.ins().iadd(brow, off);
+                        let o = s.fb.ins().load(F64X2, mf(), oa, 0);
+                        let bv = s.fb.ins().load(F64X2, mf(), ba, 0);
+                        let pr = s.fb.ins().fmul(av2, bv);
+                        let t = s.fb.ins().fadd(o, pr);
+                        let t32: ir::Value = s.fb.ins().fvdemote(t);
+                        let o = s.fb.ins().fvpromote_low(t32);
+                        s.fb.ins().store(mf(), o, oa, 0);
+                    });
+                }
+                for col in n2..n {
+                    let o = s.fb.ins().load(F64, mf(), orow, (col * 8) as i32);
+                    let bv = s.fb.ins().load(F64, mf(), brow, (col * 8) as i32);
+                    let pr = s.fb.ins().fmul(av, bv);
+                    let t = s.fb.ins().fadd(o, pr);
+                    let t = s.round_float(DType::F32, t);
+                    s.fb.ins().store(mf(), t, orow, (col * 8) as i32);
+                }
+            });
+        });
+        let (abase, obase) = (self.addr(acc), self.addr(ob));
+        self.loop_n(m * n, &mut |s: &mut Self, e| {
+            let a = s.elem_addr(abase, e, 8);
+            let v = s.fb.ins().load(F64, mf(), a, 0);
+            let f = s.fb.ins().fdemote(F32, v);
+            let o = s.elem_addr(obase, e, 4);
+            s.fb.ins().store(mf(), f, o, 0);
+        });
+        let _ = F32X4;
+        Ok(())
+    }
+
+    /// Writes `f(decoded element)` (a value of `out_bytes` bytes) for `n` elements of the tile
+    /// at `src` (of `d`) to `dst`.
+    fn convert_tile(&mut self, src: u32, d: DType, dst: u32, n: usize, f: &mut dyn FnMut(&mut Self, ir::Value) -> ir::Value, out_bytes: usize) {
+        let (sbase, dbase) = (self.addr(src), self.addr(dst));
+        self.loop_n(n, &mut |s: &mut Self, e| {
+            let a = s.elem_addr(sbase, e, container_bytes(d));
+            let c = s.load_code(d, a);
+            let v = s.decode(d, c);
+            let v = f(s, v);
+            let o = s.elem_addr(dbase, e, out_bytes);
+            s.fb.ins().store(mf(), v, o, 0);
+        });
+    }
+}
+
+/// What an elementwise closure takes and gives.
+#[derive(Clone, Copy)]
+enum Ew {
+    /// Computing-form values in, a computing-form value out (encoded to the result type).
+    Values,
+    /// Codes in, the result code out.
+    Codes,
+    /// Computing-form values in, the result code out.
+    ValuesToCode,
+}
