@@ -23,7 +23,7 @@
 
 use crate::helpers::{self, container_bytes, desc};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I8, I16, I32, I32X4, I64};
+use cranelift_codegen::ir::types::{F32, F64, F64X2, I8, I32, I32X4, I64};
 use cranelift_codegen::ir::{self, AbiParam, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, Signature, UserFuncName};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -112,7 +112,7 @@ pub fn lower<M: Module>(module: &mut M, k: &Kernel) -> Result<(Function, Layout)
         let mut l = Lower::new(k, fb, helper_refs);
         l.entry();
         l.body(&k.body)?;
-        l.finish()
+        l.finish(module.target_config())
     };
     Ok((func, layout))
 }
@@ -212,14 +212,14 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
     }
 
-    fn finish(mut self) -> Layout {
+    fn finish(mut self, config: cranelift_codegen::isa::TargetFrontendConfig) -> Layout {
         let zero = self.fb.ins().iconst(I64, 0);
         self.fb.ins().return_(&[zero]);
         self.fb.switch_to_block(self.err_block);
         let code = self.fb.block_params(self.err_block)[0];
         self.fb.ins().return_(&[code]);
         self.fb.seal_all_blocks();
-        self.fb.finalize();
+        self.fb.finalize(config);
         self.layout
     }
 
@@ -598,11 +598,10 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// The interpreter's `int_binary` on `i64`s, with its run-time errors as checks.
     fn int_binary(&mut self, op: BinaryOp, d: DType, a: ir::Value, b: ir::Value, span: Span) -> ir::Value {
         let bits = i64::from(d.bits());
-        let ins = |s: &mut Self| s.fb.ins();
         match op {
-            BinaryOp::Add => ins(self).iadd(a, b),
-            BinaryOp::Sub => ins(self).isub(a, b),
-            BinaryOp::Mul => ins(self).imul(a, b),
+            BinaryOp::Add => self.fb.ins().iadd(a, b),
+            BinaryOp::Sub => self.fb.ins().isub(a, b),
+            BinaryOp::Mul => self.fb.ins().imul(a, b),
             BinaryOp::Div | BinaryOp::Rem | BinaryOp::CeilDiv => {
                 let nz = self.fb.ins().icmp_imm_s(IntCC::NotEqual, b, 0);
                 self.check(nz, "integer division by zero", span);
@@ -630,8 +629,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                     }
                 }
             }
-            BinaryOp::Min => ins(self).smin(a, b),
-            BinaryOp::Max => ins(self).smax(a, b),
+            BinaryOp::Min => self.fb.ins().smin(a, b),
+            BinaryOp::Max => self.fb.ins().smax(a, b),
             BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
                 let cc = match op {
                     BinaryOp::Eq => IntCC::Equal,
@@ -644,9 +643,9 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let c = self.fb.ins().icmp(cc, a, b);
                 self.fb.ins().uextend(I64, c)
             }
-            BinaryOp::And => ins(self).band(a, b),
-            BinaryOp::Or => ins(self).bor(a, b),
-            BinaryOp::Xor => ins(self).bxor(a, b),
+            BinaryOp::And => self.fb.ins().band(a, b),
+            BinaryOp::Or => self.fb.ins().bor(a, b),
+            BinaryOp::Xor => self.fb.ins().bxor(a, b),
             BinaryOp::Shl | BinaryOp::Shr => {
                 let ok = self.fb.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, b, 0);
                 self.check(ok, "shift by a negative amount", span);
@@ -730,7 +729,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                     return c;
                 }
                 let inf = self.fb.ins().fabs(x);
-                let inf = self.fb.ins().fcmp_imm_eq(inf, f64::INFINITY);
+                let pinf = self.fb.ins().f64const(f64::INFINITY);
+                let inf = self.fb.ins().fcmp(FloatCC::Equal, inf, pinf);
                 let sign = self.fb.ins().band_imm_u(c, 0x8000_0000u32 as i64);
                 let max = self.fb.ins().bor_imm_u(sign, 0x7F7F_FFFF);
                 return self.fb.ins().select(inf, max, c);
@@ -1144,7 +1144,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             let z = s.iconst(0);
             let sl = s.iconst(last as i64);
             let one = s.iconst(1);
-            let mut zero_fill = |s: &mut Self, from: ir::Value, to: ir::Value| {
+            let zero_fill = |s: &mut Self, from: ir::Value, to: ir::Value| {
                 s.loop_range(from, to, one, &mut |s: &mut Self, c| {
                     let e = s.fb.ins().iadd(trow, c);
                     let a = s.elem_addr(obase, e, bytes);
@@ -1515,7 +1515,6 @@ impl<'a, 'f> Lower<'a, 'f> {
             let o = s.elem_addr(obase, e, 4);
             s.fb.ins().store(mf(), f, o, 0);
         });
-        let _ = F32X4;
         Ok(())
     }
 

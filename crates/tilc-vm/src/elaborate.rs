@@ -268,10 +268,7 @@ impl Elab {
             } else if let Some(def) = &p.default {
                 match def {
                     ast::CtValue::Type(t) => self.resolve_type(t).ok().map(CVal::Type),
-                    ast::CtValue::Expr(x) => match self.const_expr(x) {
-                        Ok(c) => Some(c),
-                        Err(_) => None,
-                    },
+                    ast::CtValue::Expr(x) => self.const_expr(x).ok(),
                 }
             } else {
                 self.diags.push(
@@ -961,7 +958,7 @@ impl Elab {
                             ast::UnaryOp::Not => {
                                 if self.k.ty(v).dtype() != bool_type() {
                                     let t = self.k.ty(v).clone();
-                                    return self.err(format!("`!` needs a boolean, found `{t}`"), operand.span, "not a boolean").map_err(|e| e);
+                                    return self.err(format!("`!` needs a boolean, found `{t}`"), operand.span, "not a boolean");
                                 }
                                 UnaryOp::Not
                             }
@@ -1080,7 +1077,7 @@ impl Elab {
         Ok(())
     }
 
-    fn positional<'a>(args: &'a [ast::Arg]) -> Vec<&'a ast::Expr> {
+    fn positional(args: &[ast::Arg]) -> Vec<&ast::Expr> {
         args.iter().filter(|a| a.name.is_none()).map(|a| &a.value).collect()
     }
 
@@ -1089,18 +1086,11 @@ impl Elab {
         let v = self.value(ev, x.span)?;
         if !matches!(self.k.ty(v), Type::Tile(_)) {
             let t = self.k.ty(v).clone();
-            return Err(self.error(
-                Diagnostic::error(format!("expected a register tile, found `{t}`"), x.span, "not a tile")
-                    .with_hint(if matches!(t, Type::Shared(_)) { "load it first: `load s[offsets] : [shape]`" } else { "" }),
-            ))
-            .map_err(|r| {
-                if let Some(d) = self.diags.last_mut()
-                    && d.hint.as_deref() == Some("")
-                {
-                    d.hint = None;
-                }
-                r
-            });
+            let mut d = Diagnostic::error(format!("expected a register tile, found `{t}`"), x.span, "not a tile");
+            if matches!(t, Type::Shared(_)) {
+                d = d.with_hint("load it first: `load s[offsets] : [shape]`");
+            }
+            return Err(self.error(d));
         }
         Ok(v)
     }
@@ -1257,7 +1247,7 @@ impl Elab {
                         let mut s = t.shape.clone();
                         let last = s.len() - 1;
                         let bits = s[last] * t.dtype.bits() as usize;
-                        if bits % d.bits() as usize != 0 {
+                        if !bits.is_multiple_of(d.bits() as usize) {
                             return self.err(
                                 format!("a view of {}{} as `{d}` needs an explicit shape: `view<{d}, [...]>(x)`", t.dtype, shape_str(&t.shape)),
                                 span,

@@ -179,7 +179,7 @@ pub fn run(k: &Kernel, args: &mut [ArgValue]) -> Result<RunSummary, RunError> {
     });
     let shared_args: &[ArgValue] = args;
     let ctx = Ctx { k, args: shared_args, launch: &launch, loaded_outs: &loaded_outs };
-    let results: Vec<Result<Vec<Vec<(usize, u64)>>, RunError>> = (0..nblocks)
+    let results: Vec<Result<StoreLog, RunError>> = (0..nblocks)
         .into_par_iter()
         .map(|b| {
             let bi = [(b % u64::from(gx)) as u32, ((b / u64::from(gx)) % u64::from(gy)) as u32, (b / (u64::from(gx) * u64::from(gy))) as u32];
@@ -277,6 +277,9 @@ enum Vals {
     I(Vec<i64>),
     F(Vec<f64>),
 }
+
+/// A block's global stores: per global, `(element index, code)` in program order.
+type StoreLog = Vec<Vec<(usize, u64)>>;
 
 struct SharedBuf {
     shape: Vec<usize>,
@@ -510,7 +513,7 @@ struct Block<'a> {
 }
 
 impl Ctx<'_> {
-    fn run_block(&self, block: [u32; 3], linear: u64) -> Result<Vec<Vec<(usize, u64)>>, RunError> {
+    fn run_block(&self, block: [u32; 3], linear: u64) -> Result<StoreLog, RunError> {
         let k = self.k;
         let mut b = Block {
             ctx: self,

@@ -24,7 +24,11 @@ impl fmt::Display for Kernel {
 
 fn write_kernel(w: &mut dyn Write, k: &Kernel) -> fmt::Result {
     for line in k.doc.lines() {
-        writeln!(w, "/// {line}")?;
+        if line.is_empty() {
+            writeln!(w, "///")?;
+        } else {
+            writeln!(w, "/// {line}")?;
+        }
     }
     write!(w, "kernel {}", k.name)?;
     if !k.consts.is_empty() {
