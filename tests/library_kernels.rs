@@ -144,15 +144,16 @@ fn library_readme_table_is_current() {
 // ---------------------------------------------------------------------------------------------
 // Driving kernels
 
-fn kernel(file: &str, name: &str, defines: &[(&str, String)]) -> Kernel {
+fn kernel(file: &str, name: &str, defines: &[(String, String)]) -> Kernel {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lang").join(file);
     let src = SourceFile::new(format!("lang/{file}"), std::fs::read_to_string(path).expect("library file"));
-    let defs: Vec<Define> = defines.iter().map(|(n, v)| Define { name: n.to_string(), value: v.clone() }).collect();
+    let defs: Vec<Define> = defines.iter().map(|(n, v)| Define { name: n.clone(), value: v.clone() }).collect();
     elaborate_source(&src, Some(name), &defs).unwrap_or_else(|d| panic!("{name} {defines:?}:\n{}", tilc_base::render(&src, &d, tilc_base::RenderStyle::Plain)))
 }
 
-fn d(pairs: &[(&str, &dyn ToString)]) -> Vec<(&'static str, String)> {
-    pairs.iter().map(|(n, v)| (Box::leak(n.to_string().into_boxed_str()) as &'static str, v.to_string())).collect()
+/// `-D` definitions from names and values.
+fn d(pairs: &[(&str, &dyn ToString)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
 }
 
 /// Runs `k` with the named inputs (scalars and tensors); outputs get all-ones codes first so
@@ -249,7 +250,7 @@ fn check_a16(kname: &str, file: &str, ta: &str, tw: &str, ts: &str, (m, n, kd, g
     let zp = tw.starts_with('u');
     let (tad, twd, tsd) = (dt(ta), dt(tw), dt(ts));
     let mut defs = d(&[("TA", &ta), ("TW", &tw), ("TS", &ts), ("ZP", &zp)]);
-    defs.extend(tiles.iter().map(|(n, v)| (*n, v.to_string())));
+    defs.extend(tiles.iter().map(|(n, v)| (n.to_string(), v.to_string())));
     let k = kernel(file, kname, &defs);
     let wt = weights(twd, tsd, kd, n, group, zp, seed * 7 + 1);
     let a = random_tensor(tad, vec![m, kd], seed * 7 + 5);

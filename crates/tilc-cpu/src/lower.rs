@@ -1400,122 +1400,118 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (sa, sb) = (tile_shape(k, a), tile_shape(k, b));
         let (m, kk, n) = (sa[0], sa[1], sb[1]);
         let (ab, bb, cb, ob) = (self.buf(a), self.buf(b), self.buf(c), self.buf(r));
-        let n4 = n / 4 * 4;
-        if da.is_int() {
-            if container_bytes(dc) != 4 {
-                return Err(LowerError::Unsupported(format!("`dot` accumulating into `{dc}`")));
-            }
-            // b as i32 [K, N], so the inner loop is i32x4 multiply-adds over output columns.
-            let bconv = self.alloc(kk * n * 4 + 16);
-            self.convert_tile(bb, db, bconv, kk * n, &mut |s: &mut Self, v| s.fb.ins().ireduce(I32, v), 4);
-            self.convert_tile(cb, dc, ob, m * n, &mut |s: &mut Self, v| s.fb.ins().ireduce(I32, v), 4);
-            self.loop_n(m, &mut |s: &mut Self, row| {
-                s.loop_n(kk, &mut |s: &mut Self, p| {
-                    let ai = s.fb.ins().imul_imm_s(row, kk as i64);
-                    let ai = s.fb.ins().iadd(ai, p);
-                    let base = s.addr(ab);
-                    let aa = s.elem_addr(base, ai, container_bytes(da));
-                    let ac = s.load_code(da, aa);
-                    let av = s.decode(da, ac);
-                    let av = s.fb.ins().ireduce(I32, av);
-                    let av4 = s.fb.ins().splat(I32X4, av);
-                    let orow = s.fb.ins().imul_imm_s(row, (n * 4) as i64);
-                    let obase = s.addr(ob);
-                    let orow = s.fb.ins().iadd(obase, orow);
-                    let brow = s.fb.ins().imul_imm_s(p, (n * 4) as i64);
-                    let bbase = s.addr(bconv);
-                    let brow = s.fb.ins().iadd(bbase, brow);
-                    if n4 > 0 {
-                        s.loop_n(n4 / 4, &mut |s: &mut Self, q| {
-                            let off = s.fb.ins().imul_imm_s(q, 16);
-                            let oa = s.fb.ins().iadd(orow, off);
-                            let ba = s.fb.ins().iadd(brow, off);
-                            let o = s.fb.ins().load(I32X4, mf(), oa, 0);
-                            let bv = s.fb.ins().load(I32X4, mf(), ba, 0);
-                            let p4 = s.fb.ins().imul(av4, bv);
-                            let o = s.fb.ins().iadd(o, p4);
-                            s.fb.ins().store(mf(), o, oa, 0);
-                        });
-                    }
-                    for col in n4..n {
-                        let o = s.fb.ins().load(I32, mf(), orow, (col * 4) as i32);
-                        let bv = s.fb.ins().load(I32, mf(), brow, (col * 4) as i32);
-                        let pr = s.fb.ins().imul(av, bv);
-                        let o = s.fb.ins().iadd(o, pr);
-                        s.fb.ins().store(mf(), o, orow, (col * 4) as i32);
-                    }
-                });
-            });
-            if dc.bits() < 32 {
-                let obase = self.addr(ob);
-                self.loop_n(m * n, &mut |s: &mut Self, e| {
-                    let a = s.elem_addr(obase, e, 4);
-                    let v = s.fb.ins().load(I32, mf(), a, 0);
-                    let v = s.fb.ins().band_imm_u(v, mask(dc.bits()));
-                    s.fb.ins().store(mf(), v, a, 0);
-                });
-            }
-            return Ok(());
-        }
-        if !is_f32(dc) {
+        let int = da.is_int();
+        if int && container_bytes(dc) != 4 || !int && !is_f32(dc) {
             return Err(LowerError::Unsupported(format!("`dot` accumulating into `{dc}`")));
         }
-        // Floats: acc ← f32(acc + a·b) per step, kept as f64 holding f32 values; f64x2 over
-        // output columns: the product is exact, the f64 sum and the demotion round as the
-        // interpreter does.
-        let n2 = n / 2 * 2;
-        let bconv = self.alloc(kk * n * 8 + 16);
-        let acc = self.alloc(m * n * 8 + 16);
-        self.convert_tile(bb, db, bconv, kk * n, &mut |_, v| v, 8);
-        self.convert_tile(cb, dc, acc, m * n, &mut |s: &mut Self, v| s.round_float(DType::F32, v), 8);
+        // Operands converted once to the accumulation form (i32, or f64 holding exact values),
+        // so the inner loop is loads and vector multiply-adds.
+        let elem = if int { 4 } else { 8 };
+        let (aconv, bconv, acc) = (self.alloc(m * kk * elem), self.alloc(kk * n * elem), self.alloc(m * n * elem));
+        let conv: &mut dyn FnMut(&mut Self, ir::Value) -> ir::Value = if int { &mut |s: &mut Self, v| s.fb.ins().ireduce(I32, v) } else { &mut |_, v| v };
+        self.convert_tile(ab, da, aconv, m * kk, conv, elem);
+        self.convert_tile(bb, db, bconv, kk * n, conv, elem);
+        if int {
+            self.convert_tile(cb, dc, acc, m * n, &mut |s: &mut Self, v| s.fb.ins().ireduce(I32, v), 4);
+        } else {
+            self.convert_tile(cb, dc, acc, m * n, &mut |s: &mut Self, v| s.round_float(DType::F32, v), 8);
+        }
+        // Output columns in register blocks of up to 4 vectors; each output element still sums
+        // its products in k order (which only matters for floats).
+        let lanes = 16 / elem;
+        let block = 4 * lanes;
+        let nblocks = n / block;
+        let rest_vecs = (n % block) / lanes;
+        let scalar_from = nblocks * block + rest_vecs * lanes;
         self.loop_n(m, &mut |s: &mut Self, row| {
-            s.loop_n(kk, &mut |s: &mut Self, p| {
-                let ai = s.fb.ins().imul_imm_s(row, kk as i64);
-                let ai = s.fb.ins().iadd(ai, p);
-                let base = s.addr(ab);
-                let aa = s.elem_addr(base, ai, container_bytes(da));
-                let ac = s.load_code(da, aa);
-                let av = s.decode(da, ac);
-                let av2 = s.fb.ins().splat(F64X2, av);
-                let orow = s.fb.ins().imul_imm_s(row, (n * 8) as i64);
-                let abase = s.addr(acc);
-                let orow = s.fb.ins().iadd(abase, orow);
-                let brow = s.fb.ins().imul_imm_s(p, (n * 8) as i64);
-                let bbase = s.addr(bconv);
-                let brow = s.fb.ins().iadd(bbase, brow);
-                if n2 > 0 {
-                    s.loop_n(n2 / 2, &mut |s: &mut Self, q| {
-                        let off = s.fb.ins().imul_imm_s(q, 16);
-                        let oa = s.fb.ins().iadd(orow, off);
-                        let ba = s.fb.ins().iadd(brow, off);
-                        let o = s.fb.ins().load(F64X2, mf(), oa, 0);
-                        let bv = s.fb.ins().load(F64X2, mf(), ba, 0);
-                        let pr = s.fb.ins().fmul(av2, bv);
-                        let t = s.fb.ins().fadd(o, pr);
-                        let t32: ir::Value = s.fb.ins().fvdemote(t);
-                        let o = s.fb.ins().fvpromote_low(t32);
-                        s.fb.ins().store(mf(), o, oa, 0);
-                    });
-                }
-                for col in n2..n {
-                    let o = s.fb.ins().load(F64, mf(), orow, (col * 8) as i32);
-                    let bv = s.fb.ins().load(F64, mf(), brow, (col * 8) as i32);
-                    let pr = s.fb.ins().fmul(av, bv);
-                    let t = s.fb.ins().fadd(o, pr);
-                    let t = s.round_float(DType::F32, t);
-                    s.fb.ins().store(mf(), t, orow, (col * 8) as i32);
-                }
-            });
+            if nblocks > 0 {
+                s.loop_n(nblocks, &mut |s: &mut Self, q| {
+                    let col0 = s.fb.ins().imul_imm_s(q, block as i64);
+                    s.dot_cols(int, row, col0, 4, kk, n, aconv, bconv, acc);
+                });
+            }
+            if rest_vecs > 0 {
+                let col0 = s.iconst((nblocks * block) as i64);
+                s.dot_cols(int, row, col0, rest_vecs, kk, n, aconv, bconv, acc);
+            }
+            for col in scalar_from..n {
+                let col0 = s.iconst(col as i64);
+                s.dot_cols(int, row, col0, 0, kk, n, aconv, bconv, acc);
+            }
         });
+        // Back to codes: i32 masked to the accumulator's width, or f32 bits.
         let (abase, obase) = (self.addr(acc), self.addr(ob));
         self.loop_n(m * n, &mut |s: &mut Self, e| {
-            let a = s.elem_addr(abase, e, 8);
-            let v = s.fb.ins().load(F64, mf(), a, 0);
-            let f = s.fb.ins().fdemote(F32, v);
+            let a = s.elem_addr(abase, e, elem);
             let o = s.elem_addr(obase, e, 4);
-            s.fb.ins().store(mf(), f, o, 0);
+            if int {
+                let v = s.fb.ins().load(I32, mf(), a, 0);
+                let v = if dc.bits() < 32 { s.fb.ins().band_imm_u(v, mask(dc.bits())) } else { v };
+                s.fb.ins().store(mf(), v, o, 0);
+            } else {
+                let v = s.fb.ins().load(F64, mf(), a, 0);
+                let f = s.fb.ins().fdemote(F32, v);
+                s.fb.ins().store(mf(), f, o, 0);
+            }
         });
         Ok(())
+    }
+
+    /// Accumulates `a[row, :] · b[:, col0 ..]` into `acc[row, col0 ..]` for `nvec` vectors of
+    /// columns (or one column when `nvec` is 0), keeping the sums in registers over k.
+    #[allow(clippy::too_many_arguments)]
+    fn dot_cols(&mut self, int: bool, row: ir::Value, col0: ir::Value, nvec: usize, kk: usize, n: usize, aconv: u32, bconv: u32, acc: u32) {
+        let elem: i64 = if int { 4 } else { 8 };
+        let (vty, sty) = if int { (I32X4, I32) } else { (F64X2, F64) };
+        let ty = if nvec == 0 { sty } else { vty };
+        let count = nvec.max(1);
+        let abase = self.addr(acc);
+        let rowoff = self.fb.ins().imul_imm_s(row, n as i64);
+        let e0 = self.fb.ins().iadd(rowoff, col0);
+        let out = self.elem_addr(abase, e0, elem as usize);
+        let vars: Vec<Variable> = (0..count)
+            .map(|j| {
+                let v = self.fb.declare_var(ty);
+                let x = self.fb.ins().load(ty, mf(), out, (j as i64 * 16) as i32);
+                self.fb.def_var(v, x);
+                v
+            })
+            .collect();
+        let arow_base = self.addr(aconv);
+        let arow_off = self.fb.ins().imul_imm_s(row, kk as i64 * elem);
+        let arow = self.fb.ins().iadd(arow_base, arow_off);
+        let bbase = self.addr(bconv);
+        let bcol_off = self.fb.ins().imul_imm_s(col0, elem);
+        let bcol = self.fb.ins().iadd(bbase, bcol_off);
+        self.loop_n(kk, &mut |s: &mut Self, p| {
+            let aa = s.elem_addr(arow, p, elem as usize);
+            let av = s.fb.ins().load(sty, mf(), aa, 0);
+            let av = if nvec == 0 { av } else { s.fb.ins().splat(vty, av) };
+            let boff = s.fb.ins().imul_imm_s(p, n as i64 * elem);
+            let brow = s.fb.ins().iadd(bcol, boff);
+            for (j, &v) in vars.iter().enumerate() {
+                let bv = s.fb.ins().load(ty, mf(), brow, (j as i64 * 16) as i32);
+                let cur = s.fb.use_var(v);
+                let next = if int {
+                    let pr = s.fb.ins().imul(av, bv);
+                    s.fb.ins().iadd(cur, pr)
+                } else {
+                    let pr = s.fb.ins().fmul(av, bv);
+                    let t = s.fb.ins().fadd(cur, pr);
+                    if nvec == 0 {
+                        s.round_float(DType::F32, t)
+                    } else {
+                        let t32 = s.fb.ins().fvdemote(t);
+                        s.fb.ins().fvpromote_low(t32)
+                    }
+                };
+                s.fb.def_var(v, next);
+            }
+        });
+        for (j, &v) in vars.iter().enumerate() {
+            let x = self.fb.use_var(v);
+            self.fb.ins().store(mf(), x, out, (j as i64 * 16) as i32);
+        }
     }
 
     /// Writes `f(decoded element)` (a value of `out_bytes` bytes) for `n` elements of the tile
