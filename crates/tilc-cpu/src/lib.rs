@@ -80,7 +80,7 @@ impl From<lower::LowerError> for CpuError {
     fn from(e: lower::LowerError) -> CpuError {
         match e {
             lower::LowerError::Unsupported(m) => CpuError::Unsupported(m),
-            lower::LowerError::Module(m) => CpuError::Codegen(m.to_string()),
+            lower::LowerError::Module(m) => CpuError::Codegen(m),
         }
     }
 }

@@ -16,10 +16,20 @@
 //! strides; `dot` is vectorised over output columns (i32x4 for integers, f64x2 for floats,
 //! which reproduces the interpreter's per-step f32 rounding exactly).
 //!
-//! What calls back into Rust ([`crate::helpers`]): decoding and encoding of float formats other
-//! than `f32`/`bf16` (decode) and `f32` (encode), every cast that is not a plain nearest-even
-//! conversion between integers, `f32` and `bf16`, stochastic rounding, `exp exp2 log log2 rsqrt`
-//! and float `%`, `hadamard`, `view` between widths, and stores of sub-byte elements.
+//! **Native code:** all integer arithmetic, comparisons, shifts and division (with their
+//! checks); `f32`/`f64` `+ − × ÷ sqrt min max floor ceil trunc round` and comparisons; decoding
+//! of `f32` and `bf16`, encoding to `f32`; nearest-even casts integer → integer, integer → `f32`,
+//! float → `f32` and float → integer (saturating); global loads (8/16/32-bit elements directly,
+//! sub-byte elements as one 64-bit word read, shift and mask) and 8/16/32-bit stores with the
+//! bounds masks; shared memory, `copy_async`, `transpose reshape broadcast iota full where`,
+//! reductions, control flow and `dot`.
+//!
+//! **Calls into Rust** ([`crate::helpers`], bit-identical by construction): decoding of other
+//! float formats (`f16`, fp8/fp6/fp4, `e8m0`, `ue*`) and encoding to them; casts with
+//! `rtz`/`rup`/`rdown`, stochastic rounding, non-saturating float → integer and casts to float
+//! formats other than `f32`; `exp exp2 log log2 rsqrt` and float `%` (the same libm the
+//! interpreter calls); `hadamard`; `view` between different widths; and stores of sub-byte
+//! elements (atomic per byte, as neighbouring blocks may share a byte).
 
 use crate::helpers::{self, container_bytes, desc};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
@@ -68,7 +78,7 @@ pub enum LowerError {
     /// The kernel uses something this backend does not implement.
     Unsupported(String),
     /// Cranelift's module rejected a declaration.
-    Module(ModuleError),
+    Module(String),
 }
 
 /// The helpers' signatures: (name, parameter types, result types).
@@ -103,7 +113,7 @@ pub fn lower<M: Module>(module: &mut M, k: &Kernel) -> Result<(Function, Layout)
         let mut sig = Signature::new(call_conv);
         sig.params.extend(params.into_iter().map(AbiParam::new));
         sig.returns.extend(rets.into_iter().map(AbiParam::new));
-        let id = module.declare_function(name, Linkage::Import, &sig).map_err(LowerError::Module)?;
+        let id = module.declare_function(name, Linkage::Import, &sig).map_err(|e: ModuleError| LowerError::Module(e.to_string()))?;
         helper_refs.insert(name, module.declare_func_in_func(id, &mut func));
     }
     let mut fctx = FunctionBuilderContext::new();

@@ -1,7 +1,9 @@
 //! `tilc build`: compiles one kernel of a `.tl` file and prints the requested stage.
 //!
-//! Today the only stage is the VM IR (`--emit vm`); later stages (layouts, SIMT, PTX, CPU
-//! objects) and targets answer with a clear "not yet supported" diagnostic.
+//! Stages today: the VM IR (`--emit vm`, any target) and, for `--target cpu`, Cranelift IR
+//! (`--emit clif`) and a native object file (`--emit obj`, the default for `cpu`). The GPU targets
+//! (`sm_90a`, `sm_100a`, `sm_120a`) answer with a clear "not yet supported" error until the VM →
+//! SIMT lowering lands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +12,7 @@ use super::run::{load_kernel, parse_defines, print_diags};
 
 /// Compile a kernel and print its intermediate form.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  tilc build examples/gemm_w3a8.tl -D BM=32 --emit vm")]
+#[command(after_help = "Examples:\n  tilc build examples/gemm_w3a8.tl -D BM=32 --emit vm\n  tilc build examples/gemm_w3a8.tl --target cpu --emit clif\n  tilc build examples/gemm_w3a8.tl --target cpu -o gemm_w3a8.o")]
 pub struct BuildArgs {
     /// The `.tl` file.
     pub file: PathBuf,
@@ -20,11 +22,13 @@ pub struct BuildArgs {
     /// Override a compile-time parameter, e.g. `-D BM=32` or `-D T=f16`.
     #[arg(short = 'D', value_name = "NAME=VALUE")]
     pub defines: Vec<String>,
-    /// What to print: `vm` (the block-level VM IR).
-    #[arg(long, default_value = "vm")]
-    pub emit: String,
-    /// The target (`interp` today).
-    #[arg(long, default_value = "interp")]
+    /// What to produce: `vm` (the block-level VM IR), `clif` (Cranelift IR, `--target cpu`) or
+    /// `obj` (a native object file, `--target cpu`). Default: `vm`, or `obj` for `--target cpu`.
+    #[arg(long, value_parser = ["vm", "clif", "obj"])]
+    pub emit: Option<String>,
+    /// The target: `interp` (the VM only) or `cpu`. The GPU targets `sm_90a`, `sm_100a` and
+    /// `sm_120a` are accepted and reported as not yet supported.
+    #[arg(long, default_value = "interp", value_parser = ["interp", "cpu", "sm_90a", "sm_100a", "sm_120a"])]
     pub target: String,
     /// Write the output to this file instead of stdout.
     #[arg(short = 'o', long = "output")]
@@ -33,13 +37,18 @@ pub struct BuildArgs {
 
 /// Runs `tilc build`.
 pub fn run(args: BuildArgs) -> ExitCode {
-    if args.emit != "vm" {
-        eprintln!("error: `--emit {}` is not yet supported (supported: vm)", args.emit);
+    let emit = args.emit.clone().unwrap_or_else(|| if args.target == "cpu" { "obj".into() } else { "vm".into() });
+    if args.target.starts_with("sm_") {
+        eprintln!(
+            "error: target `{}` is not yet supported: the VM → SIMT lowering that feeds the PTX backend is not written yet",
+            args.target
+        );
+        eprintln!("  = hint: use `--target cpu`, or `--emit vm` to see the VM program");
         return ExitCode::from(1);
     }
-    if args.target != "interp" {
-        eprintln!("error: target `{}` is not yet supported (supported: interp)", args.target);
-        return ExitCode::from(1);
+    if emit != "vm" && args.target != "cpu" {
+        eprintln!("error: `--emit {emit}` needs `--target cpu`");
+        return ExitCode::from(2);
     }
     let defines = match parse_defines(&args.defines) {
         Ok(d) => d,
@@ -56,15 +65,47 @@ pub fn run(args: BuildArgs) -> ExitCode {
         }
     };
     let _ = file;
-    let text = tilc_vm::print_kernel(&kernel);
+    let bytes = match emit.as_str() {
+        "vm" => tilc_vm::print_kernel(&kernel).into_bytes(),
+        "clif" => match tilc_cpu::emit_clif(&kernel) {
+            Ok(text) => text.into_bytes(),
+            Err(e) => {
+                eprintln!("error: cannot compile `{}` for the CPU: {e}", kernel.name);
+                return ExitCode::from(1);
+            }
+        },
+        _ => {
+            let Some(path) = &args.output else {
+                eprintln!("error: an object file is binary; give `-o FILE.o`");
+                return ExitCode::from(2);
+            };
+            match tilc_cpu::emit_object(&kernel, &tilc_cpu::Options::default()) {
+                Ok(obj) => {
+                    if let Err(e) = std::fs::write(path, &obj) {
+                        eprintln!("error: cannot write {}: {e}", path.display());
+                        return ExitCode::from(1);
+                    }
+                    eprintln!("wrote {} ({} bytes, exports tilc_{}_block)", path.display(), obj.len(), kernel.name);
+                    return ExitCode::SUCCESS;
+                }
+                Err(e) => {
+                    eprintln!("error: cannot compile `{}` for the CPU: {e}", kernel.name);
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
     match &args.output {
         Some(p) => {
-            if let Err(e) = std::fs::write(p, text) {
+            if let Err(e) = std::fs::write(p, bytes) {
                 eprintln!("error: cannot write {}: {e}", p.display());
                 return ExitCode::from(1);
             }
         }
-        None => print!("{text}"),
+        None => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&bytes);
+        }
     }
     ExitCode::SUCCESS
 }

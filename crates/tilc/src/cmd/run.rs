@@ -57,8 +57,9 @@ pub struct RunArgs {
     /// Tolerance of `--expect`: |got - want| <= tol * max(1, |want|).
     #[arg(long, default_value_t = 0.0)]
     pub tol: f64,
-    /// Where to run: `interp` (the VM interpreter; `cpu`, `simt` and `cuda` come later).
-    #[arg(long, default_value = "interp")]
+    /// Where to run: `interp` (the VM interpreter, the reference) or `cpu` (native code through
+    /// Cranelift, JIT-compiled; bit-identical to the interpreter). `simt` and `cuda` come later.
+    #[arg(long, default_value = "interp", value_parser = ["interp", "cpu"])]
     pub target: String,
 }
 
@@ -124,9 +125,6 @@ fn is_safetensors(path: &str) -> bool {
 }
 
 fn run_inner(args: &RunArgs) -> Result<ExitCode, Failure> {
-    if args.target != "interp" {
-        return Err(Failure::Msg(format!("target `{}` is not yet supported (supported: interp)", args.target)));
-    }
     let defines = parse_defines(&args.defines).map_err(Failure::Usage)?;
     let (file, k) = load_kernel(&args.file, args.kernel.as_deref(), &defines).map_err(|(f, d)| Failure::Diags(f, d))?;
     let _ = &file;
@@ -262,14 +260,25 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, Failure> {
     }
 
     let start = Instant::now();
-    let summary = tilc_vm::run(&k, &mut values).map_err(|e| Failure::Diags(Some(file.clone()), vec![e.to_diagnostic()]))?;
-    let elapsed = start.elapsed();
+    let summary = if args.target == "cpu" {
+        let cpu = tilc_cpu::CpuKernel::compile(&k, &tilc_cpu::Options::default())
+            .map_err(|e| Failure::Msg(format!("cannot compile `{}` for the CPU: {e}", k.name)))?;
+        eprintln!("compiled {} for the CPU in {:.1} ms", k.name, start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        let summary = cpu.launch(&mut values).map_err(|e| Failure::Diags(Some(file.clone()), vec![e.to_diagnostic()]))?;
+        (summary, start.elapsed())
+    } else {
+        let summary = tilc_vm::run(&k, &mut values).map_err(|e| Failure::Diags(Some(file.clone()), vec![e.to_diagnostic()]))?;
+        (summary, start.elapsed())
+    };
+    let (summary, elapsed) = summary;
     let consts: Vec<String> = k.consts.iter().map(|(n, v)| format!("{n}={v}")).collect();
     let [gx, gy, gz] = summary.grid;
     println!(
-        "{}{} on interp: grid [{gx}, {gy}, {gz}] ({} blocks) x {} warps, {:.3} ms",
+        "{}{} on {}: grid [{gx}, {gy}, {gz}] ({} blocks) x {} warps, {:.3} ms",
         k.name,
         if consts.is_empty() { String::new() } else { format!("<{}>", consts.join(", ")) },
+        args.target,
         u64::from(gx) * u64::from(gy) * u64::from(gz),
         k.warps,
         elapsed.as_secs_f64() * 1e3
