@@ -24,7 +24,8 @@ pub struct BuildArgs {
     pub defines: Vec<String>,
     /// What to produce: `vm` (the block-level VM IR), `clif` (Cranelift IR, `--target cpu`) or
     /// `obj` (a native object file, `--target cpu`). Default: `vm`, or `obj` for `--target cpu`.
-    #[arg(long, value_parser = ["vm", "clif", "obj"])]
+    /// `simt`, `llvm`, `ptx`, `cubin` and `c` are accepted and reported as not yet supported.
+    #[arg(long, value_parser = ["vm", "clif", "obj", "simt", "llvm", "ptx", "cubin", "c"])]
     pub emit: Option<String>,
     /// The target: `interp` (the VM only) or `cpu`. The GPU targets `sm_90a`, `sm_100a` and
     /// `sm_120a` are accepted and reported as not yet supported.
@@ -44,6 +45,11 @@ pub fn run(args: BuildArgs) -> ExitCode {
             args.target
         );
         eprintln!("  = hint: use `--target cpu`, or `--emit vm` to see the VM program");
+        return ExitCode::from(1);
+    }
+    if ["simt", "llvm", "ptx", "cubin", "c"].contains(&emit.as_str()) {
+        eprintln!("error: `--emit {emit}` is not yet supported: the VM → SIMT lowering that feeds the PTX backend is not written yet");
+        eprintln!("  = hint: `--emit vm`, or `--target cpu --emit clif`");
         return ExitCode::from(1);
     }
     if emit != "vm" && args.target != "cpu" {
