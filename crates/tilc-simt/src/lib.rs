@@ -22,6 +22,7 @@ pub mod emulator;
 pub mod eval;
 pub mod ir;
 pub mod passes;
+pub mod samples;
 pub mod semantics;
 pub mod types;
 pub mod verify;

@@ -3,6 +3,7 @@
 //! independently of the crate), `ldmatrix` distribution, shuffles, and `cp.async` staging.
 mod common;
 use common::*;
+use tilc_simt::samples::*;
 use tilc_simt::*;
 
 fn buffer(args: &[Arg], i: usize) -> &[u8] {
@@ -10,30 +11,6 @@ fn buffer(args: &[Arg], i: usize) -> &[u8] {
         Arg::Buffer(b) => b,
         Arg::Scalar(_) => panic!("argument {i} is not a buffer"),
     }
-}
-
-/// One warp: lane l loads A (16 B), B (8 B), C (16 B) fragments at l·size, runs mma, stores D.
-fn mma_kernel(kind: MmaKind) -> Kernel {
-    let mut b = Builder::new("mma_frag", [32, 1, 1]);
-    let pa = b.param("a", Type::GLOBAL_PTR, 16);
-    let pb = b.param("b", Type::GLOBAL_PTR, 16);
-    let pc = b.param("c", Type::GLOBAL_PTR, 16);
-    let pd = b.param("d", Type::GLOBAL_PTR, 16);
-    let lane = b.lane_id();
-    let s16 = b.i32(16);
-    let s8 = b.i32(8);
-    let o16 = b.mul(lane, s16);
-    let o8 = b.mul(lane, s8);
-    let aa = b.ptr_add(pa, o16);
-    let ab = b.ptr_add(pb, o8);
-    let ac = b.ptr_add(pc, o16);
-    let ad = b.ptr_add(pd, o16);
-    let fa = b.load(Space::Global, Type::vector(Scalar::I32, 4), aa, None);
-    let fb = b.load(Space::Global, Type::vector(Scalar::I32, 2), ab, None);
-    let fc = b.load(Space::Global, kind.acc_type(), ac, None);
-    let d = b.mma(kind, fa, fb, fc);
-    b.store(Space::Global, ad, d, None);
-    b.finish()
 }
 
 /// PTX register tables: A register r of lane (g = lane/4, t = lane%4) holds row g + ROW[r],
@@ -155,39 +132,6 @@ fn mma_s8_is_exact() {
             assert_eq!(d[lane * 4 + r] as i32, c[m * 8 + n].wrapping_add(dot), "seed {seed}: D[{m}][{n}]");
         }
     }
-}
-
-/// Stages 4 matrices (8 rows × 16 B each) into shared memory with cp.async, then ldmatrix.
-/// Lane l addresses logical row l%8 of matrix l/8, stored at physical row (3·(l%8)) % 8.
-fn ldmatrix_kernel(num: u8, trans: bool) -> Kernel {
-    let mut b = Builder::new("ldm", [32, 1, 1]);
-    let src = b.param("src", Type::GLOBAL_PTR, 16);
-    let out = b.param("out", Type::GLOBAL_PTR, 16);
-    b.set_shared_bytes(512);
-    let lane = b.lane_id();
-    let c16 = b.i32(16);
-    let off = b.mul(lane, c16);
-    let g = b.ptr_add(src, off);
-    let s = b.shared_addr(off);
-    b.cp_async(s, g, 16, None);
-    b.cp_async_commit();
-    b.cp_async_wait(0);
-    b.barrier();
-    let c8 = b.i32(8);
-    let m = b.binary(BinaryOp::DivU, lane, c8);
-    let r = b.binary(BinaryOp::RemU, lane, c8);
-    let c3 = b.i32(3);
-    let r3 = b.mul(r, c3);
-    let pr = b.binary(BinaryOp::RemU, r3, c8);
-    let c128 = b.i32(128);
-    let mo = b.mul(m, c128);
-    let ro = b.mul(pr, c16);
-    let rowoff = b.add(mo, ro);
-    let addr = b.shared_addr(rowoff);
-    let v = b.ldmatrix(num, trans, addr);
-    let o = b.ptr_add(out, off);
-    b.store(Space::Global, o, v, None);
-    b.finish()
 }
 
 #[test]

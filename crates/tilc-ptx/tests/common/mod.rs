@@ -2,11 +2,9 @@
 //! finding ptxas.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-mod simt_kernels;
-
 use std::path::PathBuf;
 
-pub use simt_kernels::*;
+pub use tilc_simt::samples::*;
 use tilc_simt::*;
 
 /// xorshift64*: small, seeded, reproducible.

@@ -1,6 +1,11 @@
-//! The hand-built kernels of tilc-simt's own tests (tests/snapshots.rs and tests/warp.rs),
-//! copied verbatim so that the backend compiles exactly what the emulator was checked on.
-use tilc_simt::*;
+//! Sample kernels built by hand with [`Builder`]: a vector add, a u3 → f16 dequantization with
+//! funnel shifts, a 16×8×16 mma tile, one mma per [`MmaKind`] and the ldmatrix variants.
+//!
+//! They are shared by this crate's tests (emulator semantics, IR snapshots) and by the PTX
+//! backend's tests, so that the backend compiles exactly what the emulator was checked on; they
+//! also serve as examples of the builder. This module knows nothing about how they are tested.
+
+use crate::*;
 
 /// out[i] = x[i] + y[i] with 16-byte vector accesses; n is a multiple of 4·128.
 pub fn vector_add() -> Kernel {
