@@ -164,22 +164,7 @@ pub(crate) unsafe extern "C" fn tilc_cpu_hadamard(src: *const u8, dst: *mut u8, 
     // SAFETY: forwarded from the caller.
     let codes = unsafe { read_codes(src, bytes, outer * len * inner) };
     let mut v: Vec<f64> = codes.iter().map(|&c| d.decode(c)).collect();
-    for o in 0..outer {
-        for q in 0..inner {
-            let at = |j: usize| (o * len + j) * inner + q;
-            let mut h = 1;
-            while h < len {
-                for start in (0..len).step_by(2 * h) {
-                    for j in start..start + h {
-                        let (p, r) = (v[at(j)], v[at(j + h)]);
-                        v[at(j)] = p + r;
-                        v[at(j + h)] = p - r;
-                    }
-                }
-                h *= 2;
-            }
-        }
-    }
+    tilc_vm::hadamard_in_place(&mut v, outer, len, inner);
     let out: Vec<u64> = v.iter().map(|&x| encode_float(d, x)).collect();
     // SAFETY: forwarded from the caller.
     unsafe { write_codes(dst, bytes, &out) };

@@ -963,24 +963,8 @@ impl Block<'_> {
                 let t = self.tile(*x, span)?;
                 let Vals::F(mut v) = tile_vals(&t) else { return Err(bug(span, "hadamard of ints")) };
                 let outer: usize = t.shape[..*axis].iter().product();
-                let len = t.shape[*axis];
                 let inner: usize = t.shape[axis + 1..].iter().product();
-                for o in 0..outer {
-                    for q in 0..inner {
-                        let at = |j: usize| (o * len + j) * inner + q;
-                        let mut h = 1;
-                        while h < len {
-                            for start in (0..len).step_by(2 * h) {
-                                for j in start..start + h {
-                                    let (p, r) = (v[at(j)], v[at(j + h)]);
-                                    v[at(j)] = p + r;
-                                    v[at(j + h)] = p - r;
-                                }
-                            }
-                            h *= 2;
-                        }
-                    }
-                }
+                hadamard_in_place(&mut v, outer, t.shape[*axis], inner);
                 let d = t.dtype;
                 self.set(i, Rv::Tile(Rc::new(Tile { dtype: d, shape: t.shape.clone(), codes: encode_vals(d, &Vals::F(v)) })));
             }
@@ -1113,6 +1097,29 @@ fn for_each_in_range(shape: &[usize], offs: &[i64], gshape: &[usize], mut f: imp
         let base = lin * gshape[last];
         for c in c0..c1 {
             f(row * row_len + c, base + (c as i64 + offs[last]) as usize);
+        }
+    }
+}
+
+/// The meaning of `hadamard`: the unnormalised Walsh–Hadamard transform (Sylvester order) of
+/// `v`, viewed as `[outer, len, inner]` row-major, along the middle axis, in place. Butterflies
+/// run with stride 1, 2, 4, … in f64, so every backend that calls this (or reproduces this
+/// order) gets the interpreter's bits. `len` must be a power of two (elaboration checks it).
+pub fn hadamard_in_place(v: &mut [f64], outer: usize, len: usize, inner: usize) {
+    for o in 0..outer {
+        for q in 0..inner {
+            let at = |j: usize| (o * len + j) * inner + q;
+            let mut h = 1;
+            while h < len {
+                for start in (0..len).step_by(2 * h) {
+                    for j in start..start + h {
+                        let (p, r) = (v[at(j)], v[at(j + h)]);
+                        v[at(j)] = p + r;
+                        v[at(j + h)] = p - r;
+                    }
+                }
+                h *= 2;
+            }
         }
     }
 }

@@ -94,7 +94,7 @@ pub mod types;
 pub mod verify;
 
 pub use elaborate::{Define, elaborate, elaborate_source};
-pub use interp::{RunError, RunSummary, run};
+pub use interp::{RunError, RunSummary, hadamard_in_place, run};
 pub use ir::*;
 pub use print::print_kernel;
 pub use tensor::{ArgValue, HostTensor, SplitMix64, random_tensor};
