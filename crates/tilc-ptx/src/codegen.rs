@@ -19,6 +19,15 @@
 //!   the hardware returns its canonical NaN (`fptrunc`/`cvt` of a NaN constant, `fneg`/`fabs`
 //!   on NaN); `sdiv` of `MIN / -1` is undefined in LLVM (the emulator wraps); `min`/`max` of
 //!   `-0` and `+0` follow the hardware; a `for` whose `iv + step` overflows i32 wraps.
+//! - `floor`/`ceil`/`trunc`/`round` are `llvm.floor/ceil/trunc/roundeven` (`cvt.r{m,p,z,n}i`,
+//!   exact, like the emulator). The transcendental ones are approximations on the GPU, where
+//!   the emulator rounds the f64 function once: `exp2` is `ex2.approx.f32`, `exp(x)` is
+//!   `ex2.approx(x·log2 e)`, `log2` is `lg2.approx.f32`, `log(x)` is `lg2.approx(x)·ln 2`; f64
+//!   operands go through f32 (so f64 `exp`/`log` have only f32 accuracy on the GPU); `rsqrt`
+//!   is `1 / sqrt` with `sqrt.rn` and `div.rn` in the operand type. Vector operands are
+//!   computed lane by lane.
+//! - atomics are `atomicrmw` with `monotonic` ordering on `addrspace(1)`/`(3)` (`atom.global` /
+//!   `atom.shared`; `atom.*.add.u32` …), returning the old value as the emulator does.
 //! - inline PTX for what LLVM has no intrinsic for, or where the exact instruction matters:
 //!   `mma.sync`, `ldmatrix`, `cp.async` and its groups, `lop3`, `bfe`, and the fp8 `cvt`s. Funnel
 //!   shifts use `llvm.fshl/fshr` (wrap) and `llvm.nvvm.fsh{l,r}.clamp`; `prmt` uses
@@ -30,6 +39,8 @@
 use std::collections::HashMap;
 
 use inkwell::AddressSpace;
+use inkwell::AtomicOrdering;
+use inkwell::AtomicRMWBinOp;
 use inkwell::FloatPredicate;
 use inkwell::IntPredicate;
 use inkwell::attributes::{Attribute, AttributeLoc};
@@ -44,7 +55,7 @@ use inkwell::values::{
     InstructionValue, IntValue, PointerValue,
 };
 use tilc_simt::{
-    Array, BinaryOp, CastOp, CmpOp, Fp8Format, HalfFormat, HalfOp, InstKind, Kernel, MmaKind,
+    Array, AtomicOp, BinaryOp, CastOp, CmpOp, Fp8Format, HalfFormat, HalfOp, InstKind, Kernel, MmaKind,
     Region, Scalar, ShfDir, ShfMode, ShflMode, Space, Special, Type, UnaryOp, Unroll, Value,
 };
 
@@ -597,6 +608,25 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                 self.store(*addr, *value, *mask)?;
                 Ok(vec![])
             }
+            InstKind::Atomic {
+                op, addr, value, ..
+            } => {
+                let rmw = match op {
+                    AtomicOp::And => AtomicRMWBinOp::And,
+                    AtomicOp::Or => AtomicRMWBinOp::Or,
+                    AtomicOp::Xor => AtomicRMWBinOp::Xor,
+                    AtomicOp::Add => AtomicRMWBinOp::Add,
+                    AtomicOp::MaxS => AtomicRMWBinOp::Max,
+                    AtomicOp::MinS => AtomicRMWBinOp::Min,
+                };
+                let old = self.b.build_atomicrmw(
+                    rmw,
+                    self.ptr(*addr)?,
+                    self.int(*value)?,
+                    AtomicOrdering::Monotonic,
+                )?;
+                one(old.into())
+            }
             InstKind::ArrayGet(a, n) => {
                 let (slot, elem) = self.array_slot(*a, *n)?;
                 let v = self.b.build_load(elem, slot, "")?;
@@ -751,6 +781,77 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
             },
             UnaryOp::FAbs => self.call_value("llvm.fabs", &[t], &[x])?,
             UnaryOp::FSqrt => self.call_value("llvm.sqrt", &[t], &[x])?,
+            UnaryOp::FFloor => self.call_value("llvm.floor", &[t], &[x])?,
+            UnaryOp::FCeil => self.call_value("llvm.ceil", &[t], &[x])?,
+            UnaryOp::FTrunc => self.call_value("llvm.trunc", &[t], &[x])?,
+            UnaryOp::FRound => self.call_value("llvm.roundeven", &[t], &[x])?,
+            UnaryOp::FExp
+            | UnaryOp::FExp2
+            | UnaryOp::FLog
+            | UnaryOp::FLog2
+            | UnaryOp::FRsqrt => {
+                let lanes = self
+                    .lanes(x)?
+                    .into_iter()
+                    .map(|l| self.transcendental(op, l))
+                    .collect::<Result<Vec<_>, _>>()?;
+                match x {
+                    BasicValueEnum::VectorValue(v) => {
+                        let mut out = v.get_type().get_poison();
+                        for (j, l) in lanes.into_iter().enumerate() {
+                            out = self.b.build_insert_element(out, l, self.i32c(j as u64), "")?;
+                        }
+                        out.into()
+                    }
+                    _ => lanes[0],
+                }
+            }
+        })
+    }
+
+    /// One scalar lane of a transcendental unary operation (see the module docs).
+    fn transcendental(
+        &self,
+        op: UnaryOp,
+        x: BasicValueEnum<'ctx>,
+    ) -> Result<BasicValueEnum<'ctx>, PtxError> {
+        let BasicValueEnum::FloatValue(x) = x else {
+            return Err(self.err(format!("{op:?} of a non-float")));
+        };
+        let f32t = self.ctx.f32_type();
+        let ty = x.get_type();
+        if op == UnaryOp::FRsqrt {
+            let root = self.call_value("llvm.sqrt", &[ty.into()], &[x.into()])?;
+            let one = ty.const_float(1.0);
+            return Ok(self
+                .b
+                .build_float_div(one, root.into_float_value(), "")?
+                .into());
+        }
+        let is_f64 = ty == self.ctx.f64_type();
+        let x32 = if is_f64 {
+            self.b.build_float_trunc(x, f32t, "")?
+        } else {
+            x
+        };
+        let log2e = f32t.const_float(std::f64::consts::LOG2_E);
+        let ln2 = f32t.const_float(std::f64::consts::LN_2);
+        let r = match op {
+            UnaryOp::FExp2 => self.call_value("llvm.nvvm.ex2.approx", &[f32t.into()], &[x32.into()])?,
+            UnaryOp::FExp => {
+                let scaled = self.b.build_float_mul(x32, log2e, "")?;
+                self.call_value("llvm.nvvm.ex2.approx", &[f32t.into()], &[scaled.into()])?
+            }
+            UnaryOp::FLog2 => self.call_value("llvm.nvvm.lg2.approx.f", &[], &[x32.into()])?,
+            _ => {
+                let l = self.call_value("llvm.nvvm.lg2.approx.f", &[], &[x32.into()])?;
+                self.b.build_float_mul(l.into_float_value(), ln2, "")?.into()
+            }
+        };
+        Ok(if is_f64 {
+            self.b.build_float_ext(r.into_float_value(), ty, "")?.into()
+        } else {
+            r
         })
     }
 

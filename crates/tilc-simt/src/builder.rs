@@ -31,7 +31,7 @@ pub fn result_types(k: &Kernel, kind: &InstKind) -> Vec<Type> {
             let elem = vs.first().map(|v| k.ty(*v).elem()).unwrap_or(Scalar::I32);
             one(Type::Vector(elem, vs.len() as u8))
         }
-        Shf(..) | Prmt(..) | Lop3(..) | Bfe { .. } => one(Type::I32),
+        Shf(..) | Prmt(..) | Lop3(..) | Bfe { .. } | Atomic { .. } => one(Type::I32),
         SharedAddr(_) => one(Type::SHARED_PTR),
         PtrAdd(base, _) => one(k.ty(*base)),
         Load { ty, .. } => one(*ty),
@@ -283,6 +283,12 @@ impl Builder {
     /// Write a register-array element.
     pub fn array_set(&mut self, a: Array, index: u32, v: Value) -> Inst {
         self.push(InstKind::ArraySet(a, index, v))
+    }
+
+    /// `atom.{space}.{op}`: atomically applies `op` with `value` (i32) to the word at `addr`;
+    /// returns the old value.
+    pub fn atomic(&mut self, op: AtomicOp, space: Space, addr: Value, value: Value) -> Value {
+        self.ins(InstKind::Atomic { op, space, addr, value })
     }
 
     // ----- warp and block -----

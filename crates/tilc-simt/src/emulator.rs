@@ -16,14 +16,21 @@
 //! Errors (values, never panics), each with the block, the thread and the instruction:
 //! out-of-bounds or misaligned global/shared access; a shared-memory race (two different threads
 //! touch one byte between two barriers and at least one writes; a `cp.async` counts as a write
-//! by its thread when its group retires); any access to shared bytes that an unretired
+//! by its thread when its group retires; atomics of different threads on one word do not race
+//! with each other, but an atomic and a plain access by another thread do); any access to shared bytes that an unretired
 //! `cp.async` targets; a barrier reached by only some lanes of a warp (divergent barrier) or by
 //! some warps while others finished or wait elsewhere; a warp-collective instruction (`shfl`,
 //! `ldmatrix`, `mma`) executed by fewer than 32 lanes; a read of a register-array element never
 //! written; integer division by zero; a non-positive loop step.
 //!
-//! Not modelled: global-memory races between blocks, atomics, memory ordering beyond the above,
-//! `ex2`-style approximate instructions (the IR has none).
+//! Atomics (`atom`) apply one lane at a time in lane order, warps in the order they run; a global
+//! atomic's read-modify-write of its 4 bytes holds one lock shared by all blocks, so atomics from
+//! blocks running in parallel are applied whole, one after another (plain global stores write
+//! the same bytes directly, as on a GPU where mixing them with atomics of other blocks is a race).
+//!
+//! Not modelled: global-memory races between blocks, memory ordering beyond the above. The
+//! transcendental float instructions (`exp`, `log`, …) compute the f64 function rounded once,
+//! which a GPU's approximations do not reproduce exactly.
 
 use crate::eval::{EvalError, eval_pure};
 use crate::ir::*;
@@ -34,6 +41,7 @@ use crate::write::inst_to_string;
 use rayon::prelude::*;
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 use tilc_base::{EntityRef, SecondaryMap};
 
@@ -96,7 +104,8 @@ pub enum EmuErrorKind {
     SharedRace {
         /// Shared byte offset.
         addr: u32,
-        /// The other thread (linear id), or `None` when several threads read it.
+        /// The other thread (linear id), or `None` when several threads read it (or accessed it
+        /// atomically).
         other: Option<u32>,
         /// Whether this access is a write.
         write: bool,
@@ -165,7 +174,7 @@ impl fmt::Display for EmuErrorKind {
                 let what = if *write { "write" } else { "read" };
                 match other {
                     Some(o) => write!(f, "shared-memory race: {what} of byte {addr} conflicts with thread {o} since the last barrier"),
-                    None => write!(f, "shared-memory race: {what} of byte {addr} conflicts with reads by several threads since the last barrier"),
+                    None => write!(f, "shared-memory race: {what} of byte {addr} conflicts with reads or atomics by several threads since the last barrier"),
                 }
             }
             CpAsyncInFlight { addr } => write!(f, "access to shared byte {addr} while a cp.async to it is not yet waited for"),
@@ -231,7 +240,14 @@ pub fn run(k: &Kernel, launch: Launch, args: &mut [Arg]) -> Result<RunStats, Emu
     let [gx, gy, gz] = launch.grid;
     let blocks: Vec<[u32; 3]> =
         (0..gz).flat_map(|z| (0..gy).flat_map(move |y| (0..gx).map(move |x| [x, y, z]))).collect();
-    let shared = Shared { k, params: &params, buffers: &buffers, grid: launch.grid, layout: ArrayLayout::new(k) };
+    let shared = Shared {
+        k,
+        params: &params,
+        buffers: &buffers,
+        grid: launch.grid,
+        layout: ArrayLayout::new(k),
+        global_atomics: Mutex::new(()),
+    };
     let results: Vec<Result<RunStats, EmuError>> = if launch.parallel {
         blocks.par_iter().map(|&b| run_block(&shared, b)).collect()
     } else {
@@ -282,6 +298,8 @@ struct Shared<'a> {
     buffers: &'a [Vec<AtomicU8>],
     grid: [u32; 3],
     layout: ArrayLayout,
+    /// Held during each global atomic's read-modify-write.
+    global_atomics: Mutex<()>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -291,6 +309,16 @@ struct Shadow {
     writer: u32,
     /// Reader thread + 1 (0: none, u32::MAX: several) in this epoch.
     reader: u32,
+    /// Thread + 1 of the atomic accesses (0: none, u32::MAX: several) in this epoch.
+    atomic: u32,
+}
+
+/// How a shared byte is accessed, for race detection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+    Atomic,
 }
 
 struct PendingCopy {
@@ -611,6 +639,15 @@ impl<'a> Block<'a> {
                     w.arr_written[slot] |= 1 << l;
                 }
             }
+            Atomic { op, space, addr, value } => {
+                let r = data.results[0];
+                for l in lanes(mask) {
+                    let a = self.get(w, *addr, l, inst)? as u64;
+                    let v = self.get(w, *value, l, inst)? as u32;
+                    let old = self.atomic(*space, *op, a, v, tid(l), inst)?;
+                    Self::set(w, r, l, old as u128);
+                }
+            }
             Shfl { mode, value, lane, clamp } => {
                 self.collective(w, mask, inst)?;
                 let r = data.results[0];
@@ -829,7 +866,7 @@ impl<'a> Block<'a> {
             Space::Shared => {
                 self.check_shared(addr, size, tid, inst)?;
                 for i in 0..size as u64 {
-                    self.track(addr + i, false, tid, inst)?;
+                    self.track(addr + i, Access::Read, tid, inst)?;
                 }
                 Ok(self.smem[addr as usize..(addr + size as u64) as usize].to_vec())
             }
@@ -848,7 +885,7 @@ impl<'a> Block<'a> {
             Space::Shared => {
                 self.check_shared(addr, size.max(1), tid, inst)?;
                 for i in 0..size as u64 {
-                    self.track(addr + i, true, tid, inst)?;
+                    self.track(addr + i, Access::Write, tid, inst)?;
                 }
                 self.smem[addr as usize..addr as usize + bytes.len()].copy_from_slice(bytes);
             }
@@ -856,8 +893,40 @@ impl<'a> Block<'a> {
         Ok(())
     }
 
+    /// Atomically applies `op` with `v` to the word at `addr`; returns the old word.
+    fn atomic(&mut self, space: Space, op: AtomicOp, addr: u64, v: u32, tid: u32, inst: Inst) -> Result<u32, EmuError> {
+        let rmw = |bytes: &[u8]| -> (u32, [u8; 4]) {
+            let old = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            (old, sem::atomic(op, old, v).to_le_bytes())
+        };
+        match space {
+            Space::Global => {
+                let (b, off) = self.global_slot(addr, 4, tid, inst)?;
+                let buf = &self.s.buffers[b][off..off + 4];
+                // A poisoned lock only means another block's thread panicked; the bytes are fine.
+                let _guard = self.s.global_atomics.lock().unwrap_or_else(|e| e.into_inner());
+                let bytes: Vec<u8> = buf.iter().map(|x| x.load(Ordering::Relaxed)).collect();
+                let (old, new) = rmw(&bytes);
+                for (dst, x) in buf.iter().zip(new) {
+                    dst.store(x, Ordering::Relaxed);
+                }
+                Ok(old)
+            }
+            Space::Shared => {
+                self.check_shared(addr, 4, tid, inst)?;
+                for i in 0..4 {
+                    self.track(addr + i, Access::Atomic, tid, inst)?;
+                }
+                let a = addr as usize;
+                let (old, new) = rmw(&self.smem[a..a + 4]);
+                self.smem[a..a + 4].copy_from_slice(&new);
+                Ok(old)
+            }
+        }
+    }
+
     /// Race and cp.async checks for one shared byte.
-    fn track(&mut self, addr: u64, write: bool, tid: u32, inst: Inst) -> Result<(), EmuError> {
+    fn track(&mut self, addr: u64, access: Access, tid: u32, inst: Inst) -> Result<(), EmuError> {
         let a = addr as usize;
         // The retiring cp.async itself writes through here with its count already dropped.
         if self.inflight[a] != 0 {
@@ -866,26 +935,33 @@ impl<'a> Block<'a> {
         let me = tid + 1;
         let sh = &mut self.shadow[a];
         if sh.epoch != self.epoch {
-            *sh = Shadow { epoch: self.epoch, writer: 0, reader: 0 };
+            *sh = Shadow { epoch: self.epoch, writer: 0, reader: 0, atomic: 0 };
         }
+        let write = access != Access::Read;
         let race = |other: Option<u32>| EmuErrorKind::SharedRace { addr: addr as u32, other, write };
+        // Another thread's plain write conflicts with everything; another thread's atomic with
+        // every plain access; another thread's read with every write (atomics included).
+        let other = |who: u32| if who == u32::MAX { None } else { Some(who - 1) };
         if sh.writer != 0 && sh.writer != me {
             let o = sh.writer - 1;
             return Err(self.error(race(Some(o)), Some(tid), Some(inst)));
         }
-        if write {
-            if sh.reader == u32::MAX {
-                return Err(self.error(race(None), Some(tid), Some(inst)));
-            }
-            if sh.reader != 0 && sh.reader != me {
-                let o = sh.reader - 1;
-                return Err(self.error(race(Some(o)), Some(tid), Some(inst)));
-            }
-            sh.writer = me;
-        } else if sh.reader == 0 {
-            sh.reader = me;
-        } else if sh.reader != me {
-            sh.reader = u32::MAX;
+        if access != Access::Atomic && sh.atomic != 0 && sh.atomic != me {
+            let o = other(sh.atomic);
+            return Err(self.error(race(o), Some(tid), Some(inst)));
+        }
+        if write && sh.reader != 0 && sh.reader != me {
+            let o = other(sh.reader);
+            return Err(self.error(race(o), Some(tid), Some(inst)));
+        }
+        match access {
+            Access::Write => sh.writer = me,
+            Access::Atomic if sh.atomic == 0 => sh.atomic = me,
+            Access::Atomic if sh.atomic != me => sh.atomic = u32::MAX,
+            Access::Atomic => {}
+            Access::Read if sh.reader == 0 => sh.reader = me,
+            Access::Read if sh.reader != me => sh.reader = u32::MAX,
+            Access::Read => {}
         }
         Ok(())
     }

@@ -16,6 +16,12 @@
 //!   has a `then` and an `else` region, each ending with `yield` of the `if`'s result types;
 //! - an instruction appears in exactly one region's list.
 //!
+//! Float meaning: every instruction is exact IEEE (round to nearest even) in the emulator and
+//! on a GPU, except the transcendental [`UnaryOp`]s (`FExp`, `FExp2`, `FLog`, `FLog2`,
+//! `FRsqrt`): the emulator computes the f64 function rounded once to the operand type (what the
+//! VM interpreter does), while a GPU uses approximations (`ex2.approx`, `lg2.approx`, …) with a
+//! few ulp of error. `FFloor`, `FCeil`, `FTrunc` and `FRound` are exact everywhere.
+//!
 //! This module knows nothing of the VM, layouts or PTX text.
 
 use crate::types::{Fp8Format, HalfFormat, Space, Type};
@@ -122,6 +128,43 @@ pub enum UnaryOp {
     FAbs,
     /// Correctly rounded square root (`sqrt.rn`).
     FSqrt,
+    /// Round toward −∞ to an integral value (exact; `cvt.rmi`).
+    FFloor,
+    /// Round toward +∞ to an integral value (exact; `cvt.rpi`).
+    FCeil,
+    /// Round toward zero to an integral value (exact; `cvt.rzi`).
+    FTrunc,
+    /// Round to the nearest integral value, ties to even (exact; `cvt.rni`).
+    FRound,
+    /// `e^x`. The emulator computes `f64::exp` of the operand widened to f64 and rounds once to
+    /// the operand type; a GPU uses `ex2.approx` and differs by a few ulp.
+    FExp,
+    /// `2^x` (emulator: `f64::exp2`, rounded once; GPU: `ex2.approx`, approximate).
+    FExp2,
+    /// Natural logarithm (emulator: `f64::ln`, rounded once; GPU: `lg2.approx`, approximate).
+    FLog,
+    /// Base-2 logarithm (emulator: `f64::log2`, rounded once; GPU: `lg2.approx`, approximate).
+    FLog2,
+    /// `1/sqrt(x)` (emulator: `1.0 / x.sqrt()` in f64, rounded once; GPU: `sqrt.rn` then
+    /// `div.rn` in the operand type, which can differ by an ulp for f32).
+    FRsqrt,
+}
+
+/// Read-modify-write operations of [`InstKind::Atomic`], all on `i32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AtomicOp {
+    /// Bitwise and.
+    And,
+    /// Bitwise or.
+    Or,
+    /// Bitwise xor.
+    Xor,
+    /// Wrapping add.
+    Add,
+    /// Signed maximum.
+    MaxS,
+    /// Signed minimum.
+    MinS,
 }
 
 /// Binary operations on two operands of the same type; vectors apply them lane-wise.
@@ -422,6 +465,20 @@ pub enum InstKind {
     ArrayGet(Array, u32),
     /// Write element `index` of a register array.
     ArraySet(Array, u32, Value),
+    /// `atom.{space}.{op}.b32`: atomically replace the `i32` at `addr` by `op(old, value)`;
+    /// the result is `old`. Relaxed (`monotonic`) ordering: atomics order nothing else.
+    /// Two threads' atomics on one word never race; an atomic and a plain access of one shared
+    /// word by different threads between barriers do.
+    Atomic {
+        /// The operation.
+        op: AtomicOp,
+        /// Address space of `addr`.
+        space: Space,
+        /// Address of the word (4-byte aligned).
+        addr: Value,
+        /// The operand (i32).
+        value: Value,
+    },
     /// Warp shuffle `shfl.sync.mode.b32 d, a, b, c, 0xffffffff` on a 32-bit value.
     Shfl {
         /// Mode.
@@ -558,6 +615,10 @@ impl InstKind {
                 }
             }
             ArraySet(_, _, v) => *v = f(*v),
+            Atomic { addr, value, .. } => {
+                *addr = f(*addr);
+                *value = f(*value);
+            }
             Shfl { value, lane, .. } => {
                 *value = f(*value);
                 *lane = f(*lane);

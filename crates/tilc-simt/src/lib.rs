@@ -4,8 +4,8 @@
 //! - [`ir`]: the SSA IR — a [`Kernel`] of typed parameters, structured regions (`for` with an
 //!   unroll hint, `if`), scalars and short vectors ([`types`]), register arrays with constant
 //!   indices, global/shared pointers and 1–16-byte accesses, bit tricks (`shf`, `prmt`, `lop3`,
-//!   `bfe`), half and fp8 conversions, warp shuffles, `bar.sync`, `cp.async` groups, `ldmatrix`
-//!   and `mma.sync`;
+//!   `bfe`), float rounding and transcendental functions, half and fp8 conversions, warp
+//!   shuffles, `i32` atomics, `bar.sync`, `cp.async` groups, `ldmatrix` and `mma.sync`;
 //! - [`builder`]: constructs kernels; [`write`]: the stable text form; [`verify`]: the invariants;
 //! - [`passes`]: constant folding, CSE, dead code elimination, unrolling, strength reduction, and
 //!   [`passes::optimize`], the pipeline;
@@ -14,10 +14,16 @@
 //!   reports out-of-bounds accesses, shared-memory races, divergent or missed barriers and reads
 //!   of never-written registers as errors.
 //!
-//! This crate must not know the VM, layouts or PTX text: the lowering from the VM is written
-//! against this IR, and `tilc-ptx` prints it.
+//! - [`codec`]: SIMT code for tilc-dtype's scalar types — the register carrier of each type,
+//!   decode/encode of codes, conversions with every rounding and overflow mode, Philox bits —
+//!   bit-exact with the VM interpreter's meaning.
+//!
+//! This crate knows tilc-dtype's scalar formats (for [`codec`]) but must not know the VM,
+//! layouts or PTX text: the lowering from the VM is written against this IR, and `tilc-ptx`
+//! prints it.
 
 pub mod builder;
+pub mod codec;
 pub mod emulator;
 pub mod eval;
 pub mod ir;
@@ -30,6 +36,7 @@ pub mod write;
 
 pub use builder::Builder;
 pub use emulator::{Arg, EmuError, EmuErrorKind, Launch, RunStats, run};
+pub use codec::SimtRounding;
 pub use ir::*;
 pub use types::{Fp8Format, HalfFormat, Scalar, Space, Type};
 pub use verify::{VerifyError, VerifyErrors, verify};

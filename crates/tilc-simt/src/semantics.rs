@@ -20,7 +20,7 @@
 //! a different order with different internal precision, so comparisons against a GPU need a
 //! tolerance; integer `mma` is exact (wrapping i32) and must match bit for bit.
 
-use crate::ir::{BinaryOp, CastOp, CmpOp, HalfOp, MmaKind, ShfDir, ShfMode, ShflMode, UnaryOp};
+use crate::ir::{AtomicOp, BinaryOp, CastOp, CmpOp, HalfOp, MmaKind, ShfDir, ShfMode, ShflMode, UnaryOp};
 use crate::types::{Fp8Format, HalfFormat, Scalar, Type};
 
 /// Lane `j` of width `w` bits of `x`.
@@ -67,6 +67,15 @@ pub fn unary(op: UnaryOp, ty: Type, a: u128) -> u128 {
             UnaryOp::FNeg => x ^ (1u128 << (w - 1)),
             UnaryOp::FAbs => x & !(1u128 << (w - 1)),
             UnaryOp::FSqrt => float1(s, x, |v| v.sqrt(), |v| v.sqrt()),
+            UnaryOp::FFloor => float1(s, x, f32::floor, f64::floor),
+            UnaryOp::FCeil => float1(s, x, f32::ceil, f64::ceil),
+            UnaryOp::FTrunc => float1(s, x, f32::trunc, f64::trunc),
+            UnaryOp::FRound => float1(s, x, f32::round_ties_even, f64::round_ties_even),
+            UnaryOp::FExp => float_via_f64(s, x, f64::exp),
+            UnaryOp::FExp2 => float_via_f64(s, x, f64::exp2),
+            UnaryOp::FLog => float_via_f64(s, x, f64::ln),
+            UnaryOp::FLog2 => float_via_f64(s, x, f64::log2),
+            UnaryOp::FRsqrt => float_via_f64(s, x, |v| 1.0 / v.sqrt()),
         }
     })
 }
@@ -75,6 +84,27 @@ fn float1(s: Scalar, x: u128, f32op: impl Fn(f32) -> f32, f64op: impl Fn(f64) ->
     match s {
         Scalar::F32 => f32op(f32::from_bits(x as u32)).to_bits() as u128,
         _ => f64op(f64::from_bits(x as u64)).to_bits() as u128,
+    }
+}
+
+/// `f` on the operand widened to f64, rounded once to the operand type (what the VM
+/// interpreter does for its transcendental functions).
+fn float_via_f64(s: Scalar, x: u128, f: impl Fn(f64) -> f64) -> u128 {
+    match s {
+        Scalar::F32 => (f(f32::from_bits(x as u32) as f64) as f32).to_bits() as u128,
+        _ => f(f64::from_bits(x as u64)).to_bits() as u128,
+    }
+}
+
+/// The new value of a word after `atom.op` with operand `v` on old value `old`.
+pub fn atomic(op: AtomicOp, old: u32, v: u32) -> u32 {
+    match op {
+        AtomicOp::And => old & v,
+        AtomicOp::Or => old | v,
+        AtomicOp::Xor => old ^ v,
+        AtomicOp::Add => old.wrapping_add(v),
+        AtomicOp::MaxS => (old as i32).max(v as i32) as u32,
+        AtomicOp::MinS => (old as i32).min(v as i32) as u32,
     }
 }
 

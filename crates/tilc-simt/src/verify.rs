@@ -272,7 +272,18 @@ impl Verifier<'_> {
                 let ok = match op {
                     UnaryOp::Not => !matches!(t, Type::Ptr(_)) && !t.elem().is_float(),
                     UnaryOp::Neg | UnaryOp::Popc | UnaryOp::Clz => int_like(t),
-                    UnaryOp::FNeg | UnaryOp::FAbs | UnaryOp::FSqrt => t.elem().is_float(),
+                    UnaryOp::FNeg
+                    | UnaryOp::FAbs
+                    | UnaryOp::FSqrt
+                    | UnaryOp::FFloor
+                    | UnaryOp::FCeil
+                    | UnaryOp::FTrunc
+                    | UnaryOp::FRound
+                    | UnaryOp::FExp
+                    | UnaryOp::FExp2
+                    | UnaryOp::FLog
+                    | UnaryOp::FLog2
+                    | UnaryOp::FRsqrt => t.elem().is_float(),
                 };
                 self.expect(i, *a, ok, "a type this operation accepts");
             }
@@ -417,6 +428,11 @@ impl Verifier<'_> {
                 }
                 let want = k.arrays[*a].ty;
                 self.expect(i, *v, self.ty(*v) == want, &want.to_string());
+            }
+            Atomic { space, addr, value, .. } => {
+                self.expect(i, *addr, self.ty(*addr) == Type::Ptr(*space), &format!("ptr.{space}"));
+                self.expect(i, *value, self.ty(*value) == Type::I32, "i32");
+                self.check_align(i, *addr, 4);
             }
             Shfl { value, lane, clamp, .. } => {
                 let t = self.ty(*value);

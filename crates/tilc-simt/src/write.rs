@@ -197,6 +197,7 @@ fn write_head(w: &mut String, k: &Kernel, i: Inst) -> fmt::Result {
         }
         ArrayGet(a, n) => write!(w, "{a}[{n}]"),
         ArraySet(a, n, v) => write!(w, "{a}[{n}] = {v}"),
+        Atomic { op, space, addr, value } => write!(w, "atom.{space}.{} [{addr}], {value}", lower(op)),
         Shfl { mode, value, lane, clamp } => {
             write!(w, "shfl.{} {value}, {lane}, 0x{clamp:x}", lower(mode))
         }

@@ -58,8 +58,9 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0.0)]
     pub tol: f64,
     /// Where to run: `interp` (the VM interpreter, the reference) or `cpu` (native code through
-    /// Cranelift, JIT-compiled; bit-identical to the interpreter). `simt` and `cuda` are
-    /// accepted and reported as not yet supported.
+    /// Cranelift, JIT-compiled; bit-identical to the interpreter), `simt` (the per-thread GPU
+    /// program run in the SIMT emulator: every thread of every block, with race and bounds
+    /// checks). `cuda` is accepted and reported as not yet supported.
     #[arg(long, default_value = "interp", value_parser = ["interp", "cpu", "simt", "cuda"])]
     pub target: String,
 }
@@ -126,11 +127,10 @@ fn is_safetensors(path: &str) -> bool {
 }
 
 fn run_inner(args: &RunArgs) -> Result<ExitCode, Failure> {
-    if args.target == "simt" || args.target == "cuda" {
-        return Err(Failure::Msg(format!(
-            "target `{}` is not yet supported: it needs the VM → SIMT lowering, which is not written yet (supported: interp, cpu)",
-            args.target
-        )));
+    if args.target == "cuda" {
+        return Err(Failure::Msg(
+            "target `cuda` is not yet supported: launching through the CUDA runtime lands with the PTX build path (supported: interp, cpu, simt)".into(),
+        ));
     }
     let defines = parse_defines(&args.defines).map_err(Failure::Usage)?;
     let (file, k) = load_kernel(&args.file, args.kernel.as_deref(), &defines).map_err(|(f, d)| Failure::Diags(f, d))?;
@@ -274,6 +274,19 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, Failure> {
         let start = Instant::now();
         let summary = cpu.launch(&mut values).map_err(|e| Failure::Diags(Some(file.clone()), vec![e.to_diagnostic()]))?;
         (summary, start.elapsed())
+    } else if args.target == "simt" {
+        let lowered = tilc_lower::lower(&k, &tilc_lower::Options::default()).map_err(|e| Failure::Diags(Some(file.clone()), vec![e.to_diagnostic()]))?;
+        eprintln!(
+            "lowered {} to SIMT in {:.1} ms ({} instructions per thread, {} bytes of shared memory)",
+            k.name,
+            start.elapsed().as_secs_f64() * 1e3,
+            lowered.kernel.inst_count(),
+            lowered.kernel.shared_bytes
+        );
+        let start = Instant::now();
+        let summary = tilc_lower::run(&k, &lowered, &mut values).map_err(|e| Failure::Diags(Some(file.clone()), vec![e.to_diagnostic()]))?;
+        eprintln!("emulated {} warp instructions ({} thread instructions)", summary.warp_insts, summary.thread_insts);
+        (tilc_vm::RunSummary { grid: summary.grid }, start.elapsed())
     } else {
         let summary = tilc_vm::run(&k, &mut values).map_err(|e| Failure::Diags(Some(file.clone()), vec![e.to_diagnostic()]))?;
         (summary, start.elapsed())

@@ -1,0 +1,1822 @@
+//! The lowering itself: a VM kernel with its layouts → one SIMT [`simt::Kernel`].
+//!
+//! Every VM value becomes per-thread SSA values: a scalar (uniform over the block) one value of
+//! its dtype's carrier type ([`codec::carrier`]), a register tile one value per slot of its
+//! layout, a shared tensor a byte offset in the block's shared window. The kernel's parameters
+//! are the VM parameters in order: scalars as carriers, global tensors as `ptr.global` to their
+//! packed bit streams. **Launch contract:** every tensor buffer is padded with zero bytes to a
+//! multiple of 16 bytes, so that reading the 32-bit word holding a tensor's last element stays
+//! inside the allocation.
+//!
+//! Data that must move between threads (a conversion between layouts, `reduce`, `dot`,
+//! `hadamard`, a `view` across threads) goes through a *scratch* area of shared memory placed
+//! after the program's own shared tensors, bracketed by barriers. Elements of sub-byte types are
+//! read from their 32-bit words with a funnel shift and written with atomic and/or, so that
+//! threads writing neighbouring elements of one word never race.
+//!
+//! This module knows the VM, tilc-layout and the SIMT IR, never PTX text.
+
+mod mma;
+
+use crate::layout::{ThreadMap, default_layout, default_vector, local_remap};
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+use tilc_base::Span;
+use tilc_dtype::{DType, FloatFormat, Overflow};
+use tilc_layout::RegisterLayout;
+use tilc_simt::codec::{self, SimtRounding};
+use tilc_simt::{self as simt, AtomicOp, BinaryOp as SB, Builder, CastOp, CmpOp, Space, Special, Type as ST, UnaryOp as SU, Unroll};
+use tilc_vm::{self as vm, BinaryOp, CastOverflow, CastRounding, InstKind, Param, ReduceOp, ScalarConst, SymExpr, SymOp, TileType, Type, UnaryOp};
+
+/// Why a kernel cannot be lowered: the instruction's span and a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LowerError {
+    /// What is not supported or went wrong.
+    pub message: String,
+    /// The VM instruction's source span.
+    pub span: Span,
+}
+
+/// Options of the lowering.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Use tensor-core `mma.sync` for `dot` where an atom fits (else the generic shared-memory
+    /// loop).
+    pub mma: bool,
+    /// Run the SIMT optimisation passes after lowering.
+    pub optimize: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { mma: true, optimize: true }
+    }
+}
+
+/// What the lowering decided, for reports and the `--emit simt` header.
+#[derive(Clone, Debug, Default)]
+pub struct LoweringInfo {
+    /// Threads per block.
+    pub threads: u32,
+    /// Shared bytes of the program's own tensors.
+    pub shared_user_bytes: u32,
+    /// Shared bytes of the scratch area.
+    pub shared_scratch_bytes: u32,
+    /// One line per tile-producing instruction: `v12 = load … : layout`.
+    pub layouts: Vec<String>,
+    /// One line per global load: tensor, element type and the access width in bits chosen.
+    pub global_loads: Vec<String>,
+    /// The `dot`s and how each was lowered (mma atom or generic loop).
+    pub dots: Vec<String>,
+}
+
+/// A lowered kernel.
+#[derive(Clone, Debug)]
+pub struct Lowered {
+    /// The per-thread program.
+    pub kernel: simt::Kernel,
+    /// What was decided on the way.
+    pub info: LoweringInfo,
+}
+
+type R<T> = Result<T, LowerError>;
+
+/// A register tile: its layout and one carrier value per slot.
+#[derive(Clone, Debug)]
+struct Tile {
+    dtype: DType,
+    shape: Vec<usize>,
+    layout: Rc<RegisterLayout>,
+    map: Rc<ThreadMap>,
+    regs: Vec<simt::Value>,
+}
+
+/// What a VM value is in the SIMT program.
+#[derive(Clone, Debug)]
+enum Lv {
+    Scalar(simt::Value),
+    Tile(Tile),
+    Shared { offset: u32, tile: TileType },
+}
+
+/// How destination coordinates find their source element in a data-movement operation.
+#[derive(Clone, Debug)]
+enum Remap {
+    /// NumPy broadcasting from the source shape (or the identity when shapes are equal).
+    Broadcast,
+    /// Result axis i is source axis `perm[i]`.
+    Transpose(Vec<usize>),
+    /// Same row-major linear index.
+    Reshape,
+}
+
+impl Remap {
+    fn source_of(&self, dst: &[usize], dst_shape: &[usize], src_shape: &[usize]) -> Vec<usize> {
+        match self {
+            Remap::Broadcast => {
+                let off = dst.len() - src_shape.len();
+                (0..src_shape.len()).map(|d| if src_shape[d] == 1 { 0 } else { dst[d + off] }).collect()
+            }
+            Remap::Transpose(perm) => {
+                let mut s = vec![0; perm.len()];
+                for (i, &p) in perm.iter().enumerate() {
+                    s[p] = dst[i];
+                }
+                s
+            }
+            Remap::Reshape => crate::layout::unravel(crate::layout::linear(dst, dst_shape), src_shape),
+        }
+    }
+}
+
+/// Lowers a verified VM kernel.
+pub fn lower(k: &vm::Kernel, opts: &Options) -> R<Lowered> {
+    let threads = 32 * k.warps as usize;
+    let mut b = Builder::new(&k.name, [threads as u32, 1, 1]);
+    let mut params = Vec::new();
+    let mut globals = HashMap::new();
+    for p in &k.params {
+        match *p {
+            Param::Scalar(v) => {
+                let d = k.ty(v).dtype();
+                let sv = b.param(k.param_name(*p), codec::carrier(d), 1);
+                params.push((v, sv));
+            }
+            Param::Tensor(g) => {
+                let sv = b.param(k.param_name(*p), ST::GLOBAL_PTR, 16);
+                globals.insert(g, sv);
+            }
+        }
+    }
+    let mut lx = Lx {
+        k,
+        b,
+        opts: opts.clone(),
+        threads,
+        env: HashMap::new(),
+        globals,
+        global_shapes: HashMap::new(),
+        tid: None,
+        shared_next: 0,
+        shared_of: HashMap::new(),
+        scratch_needed: 0,
+        info: LoweringInfo { threads: threads as u32, ..LoweringInfo::default() },
+    };
+    for (v, sv) in params {
+        lx.env.insert(v, Lv::Scalar(sv));
+    }
+    lx.plan_shared();
+    // Extents of every global, computed once at the top so every region can use them.
+    for g in k.globals.keys() {
+        lx.global_shape(g, k.globals[g].span)?;
+    }
+    let tid = lx.b.special(Special::Tid(0));
+    lx.tid = Some(tid);
+    lx.body(&k.body)?;
+    let scratch_base = lx.scratch_base();
+    let total = scratch_base + lx.scratch_needed;
+    lx.info.shared_user_bytes = lx.shared_next;
+    lx.info.shared_scratch_bytes = lx.scratch_needed;
+    let Lx { mut b, info, .. } = lx;
+    b.set_shared_bytes(total);
+    let mut kernel = b.finish();
+    if opts.optimize {
+        simt::passes::optimize(&mut kernel);
+    }
+    Ok(Lowered { kernel, info })
+}
+
+struct Lx<'a> {
+    k: &'a vm::Kernel,
+    b: Builder,
+    opts: Options,
+    threads: usize,
+    env: HashMap<vm::Value, Lv>,
+    globals: HashMap<vm::Global, simt::Value>,
+    /// Extents (I64) of each global, computed once at first use.
+    global_shapes: HashMap<vm::Global, Vec<simt::Value>>,
+    tid: Option<simt::Value>,
+    /// Bytes of shared memory used by the program's own tensors.
+    shared_next: u32,
+    /// Byte offset of each `alloc_shared`.
+    shared_of: HashMap<vm::Inst, u32>,
+    /// Largest scratch area any operation needs.
+    scratch_needed: u32,
+    info: LoweringInfo,
+}
+
+fn align_up(x: u32, a: u32) -> u32 {
+    x.div_ceil(a) * a
+}
+
+fn err<T>(span: Span, m: impl Into<String>) -> R<T> {
+    Err(LowerError { message: m.into(), span })
+}
+
+fn is_f32(d: DType) -> bool {
+    d == DType::Float(FloatFormat::F32)
+}
+
+fn is_f64(d: DType) -> bool {
+    d.is_float() && d.bits() == 64
+}
+
+fn bool_dtype() -> DType {
+    DType::UInt(1)
+}
+
+impl Lx<'_> {
+    // ----- small helpers -----
+
+    fn tid(&self) -> simt::Value {
+        self.tid.expect("tid is read at the start")
+    }
+
+    fn i32c(&mut self, x: i64) -> simt::Value {
+        self.b.i32(x as i32)
+    }
+
+    fn i64c(&mut self, x: i64) -> simt::Value {
+        self.b.i64(x)
+    }
+
+    fn to_i64(&mut self, v: simt::Value) -> simt::Value {
+        match self.b.kernel().ty(v) {
+            ST::Scalar(simt::Scalar::I64) => v,
+            _ => self.b.cast(CastOp::SExt, v, ST::I64),
+        }
+    }
+
+    fn to_i32(&mut self, v: simt::Value) -> simt::Value {
+        match self.b.kernel().ty(v) {
+            ST::Scalar(simt::Scalar::I32) => v,
+            ST::Scalar(simt::Scalar::I64) => self.b.cast(CastOp::Trunc, v, ST::I32),
+            _ => self.b.cast(CastOp::ZExt, v, ST::I32),
+        }
+    }
+
+    /// An I32 0/1 value as a predicate.
+    fn to_pred(&mut self, v: simt::Value) -> simt::Value {
+        if self.b.kernel().ty(v) == ST::PRED {
+            return v;
+        }
+        let z = self.zero_of(self.b.kernel().ty(v));
+        self.b.cmp(CmpOp::Ne, v, z)
+    }
+
+    fn pred_to_bool(&mut self, p: simt::Value) -> simt::Value {
+        self.b.cast(CastOp::ZExt, p, ST::I32)
+    }
+
+    fn zero_of(&mut self, ty: ST) -> simt::Value {
+        self.b.constant(ty, 0)
+    }
+
+    fn and_pred(&mut self, a: Option<simt::Value>, b: simt::Value) -> simt::Value {
+        match a {
+            None => b,
+            Some(a) => self.b.binary(SB::And, a, b),
+        }
+    }
+
+    fn scratch_base(&self) -> u32 {
+        align_up(self.shared_next, 16)
+    }
+
+    fn need_scratch(&mut self, bytes: u32) -> u32 {
+        let b = align_up(bytes + 4, 16);
+        self.scratch_needed = self.scratch_needed.max(b);
+        self.scratch_base()
+    }
+
+    fn shared_ptr(&mut self, base: u32, byte_off: simt::Value) -> simt::Value {
+        let off = self.to_i32(byte_off);
+        let basev = self.i32c(base as i64);
+        let a = self.b.add(basev, off);
+        self.b.shared_addr(a)
+    }
+
+    // ----- shared memory planning -----
+
+    /// Gives every `alloc_shared` its own 16-byte aligned range in program order.
+    fn plan_shared(&mut self) {
+        let mut next = 0u32;
+        let k = self.k;
+        k.walk(&mut |i| {
+            if let InstKind::AllocShared { tile } = &k.insts[i].kind {
+                let bytes = tilc_dtype::pack::packed_len(tile.numel(), tile.dtype.bits()) as u32;
+                self.shared_of.insert(i, next);
+                next = align_up(next + bytes + 4, 16);
+            }
+        });
+        self.shared_next = next;
+    }
+
+    // ----- values -----
+
+    fn get(&self, v: vm::Value, span: Span) -> R<Lv> {
+        match self.env.get(&v) {
+            Some(x) => Ok(x.clone()),
+            None => err(span, format!("{v} is read before it is assigned")),
+        }
+    }
+
+    fn scalar(&self, v: vm::Value, span: Span) -> R<simt::Value> {
+        match self.get(v, span)? {
+            Lv::Scalar(s) => Ok(s),
+            _ => err(span, format!("{v} should be a scalar")),
+        }
+    }
+
+    fn tile(&self, v: vm::Value, span: Span) -> R<Tile> {
+        match self.get(v, span)? {
+            Lv::Tile(t) => Ok(t),
+            _ => err(span, format!("{v} should be a register tile")),
+        }
+    }
+
+    fn make_tile(&self, dtype: DType, shape: Vec<usize>, layout: RegisterLayout, regs: Vec<simt::Value>) -> Tile {
+        let map = Rc::new(ThreadMap::new(&layout));
+        Tile { dtype, shape, layout: Rc::new(layout), map, regs }
+    }
+
+    fn default_layout_for(&self, dtype: DType, shape: &[usize]) -> RegisterLayout {
+        let v = default_vector(dtype.bits(), shape[shape.len() - 1]);
+        default_layout(shape, self.threads, v)
+    }
+
+    /// Per-dimension I32 values of the thread-dependent part of `map`'s coordinates.
+    fn thread_coords(&mut self, map: &ThreadMap) -> Vec<simt::Value> {
+        let tid = self.tid();
+        let mut out = Vec::with_capacity(map.shape.len());
+        for terms in &map.thread_terms {
+            let mut acc = self.i32c(0);
+            for &(below, size, stride) in terms {
+                let bv = self.i32c(below as i64);
+                let q = self.b.binary(SB::DivU, tid, bv);
+                let sv = self.i32c(size as i64);
+                let r = self.b.binary(SB::RemU, q, sv);
+                let st = self.i32c(stride as i64);
+                let t = self.b.mul(r, st);
+                acc = self.b.add(acc, t);
+            }
+            out.push(acc);
+        }
+        out
+    }
+
+    /// I32 coordinates of slot `j`.
+    fn slot_coords(&mut self, map: &ThreadMap, tc: &[simt::Value], j: usize) -> Vec<simt::Value> {
+        (0..map.shape.len())
+            .map(|d| {
+                let c = self.i32c(map.local_coords[j][d] as i64);
+                self.b.add(tc[d], c)
+            })
+            .collect()
+    }
+
+    /// The predicate "this thread is the primary holder of its elements" (None: always).
+    fn primary_pred(&mut self, map: &ThreadMap) -> Option<simt::Value> {
+        let tid = self.tid();
+        let mut p = None;
+        for &(below, size) in &map.replicas {
+            let bv = self.i32c(below as i64);
+            let q = self.b.binary(SB::DivU, tid, bv);
+            let sv = self.i32c(size as i64);
+            let r = self.b.binary(SB::RemU, q, sv);
+            let z = self.i32c(0);
+            let c = self.b.cmp(CmpOp::Eq, r, z);
+            p = Some(self.and_pred(p, c));
+        }
+        p
+    }
+
+    /// Row-major linear index (I32) of coordinates in a constant shape.
+    fn linear_i32(&mut self, c: &[simt::Value], shape: &[usize]) -> simt::Value {
+        let mut acc = self.i32c(0);
+        for (d, &x) in c.iter().enumerate() {
+            let n = self.i32c(shape[d] as i64);
+            let m = self.b.mul(acc, n);
+            acc = self.b.add(m, x);
+        }
+        acc
+    }
+
+    // ----- the body -----
+
+    fn body(&mut self, body: &[vm::Inst]) -> R<()> {
+        for &i in body {
+            self.inst(i)?;
+        }
+        Ok(())
+    }
+
+    fn result_tile_type(&self, i: vm::Inst) -> Option<TileType> {
+        self.k.insts[i].result.and_then(|r| self.k.ty(r).as_tile().cloned())
+    }
+
+    fn set(&mut self, i: vm::Inst, lv: Lv) {
+        if let Some(r) = self.k.insts[i].result {
+            if let Lv::Tile(t) = &lv {
+                let text = tilc_layout::to_expr(&t.layout).map(|e| e.to_string()).unwrap_or_else(|| t.layout.to_string());
+                self.info.layouts.push(format!("{r} : {}{} = {text}", t.dtype, vm::ShapeDisplay(&t.shape)));
+            }
+            self.env.insert(r, lv);
+        }
+    }
+
+    fn inst(&mut self, i: vm::Inst) -> R<()> {
+        let k = self.k;
+        let data = &k.insts[i];
+        let span = data.span;
+        let result_ty = data.result.map(|r| k.ty(r).clone());
+        match &data.kind {
+            InstKind::Const(c) => {
+                let d = result_ty.as_ref().map(Type::dtype).unwrap_or(DType::Int(32));
+                let v = self.constant(d, *c);
+                self.set(i, Lv::Scalar(v));
+            }
+            InstKind::BlockIdx { axis } => {
+                let v = self.b.special(Special::Ctaid(*axis));
+                self.set(i, Lv::Scalar(v));
+            }
+            InstKind::Iota { dtype, shape, axis } => {
+                let layout = self.default_layout_for(*dtype, shape);
+                let map = ThreadMap::new(&layout);
+                let tc = self.thread_coords(&map);
+                let mut regs = Vec::with_capacity(map.slots);
+                for j in 0..map.slots {
+                    let c = self.slot_coords(&map, &tc, j);
+                    let v = self.int_to_carrier(*dtype, c[*axis]);
+                    regs.push(v);
+                }
+                let t = self.make_tile(*dtype, shape.clone(), layout, regs);
+                self.set(i, Lv::Tile(t));
+            }
+            InstKind::Unary { op, x } => {
+                let d = k.ty(*x).dtype();
+                let out = self.map_elementwise(i, &[*x], span, |lx, v| lx.unary(*op, d, v[0], span))?;
+                self.set(i, out);
+            }
+            InstKind::Binary { op, a, b } => {
+                let d = k.ty(*a).dtype();
+                let out = self.map_elementwise(i, &[*a, *b], span, |lx, v| lx.binary(*op, d, v[0], v[1], span))?;
+                self.set(i, out);
+            }
+            InstKind::Select { cond, a, b } => {
+                let out = self.map_elementwise(i, &[*cond, *a, *b], span, |lx, v| {
+                    let p = lx.to_pred(v[0]);
+                    Ok(lx.b.select(p, v[1], v[2]))
+                })?;
+                self.set(i, out);
+            }
+            InstKind::Cast { x, dtype, rounding, overflow } => {
+                let out = self.cast(i, *x, *dtype, rounding, *overflow, span)?;
+                self.set(i, out);
+            }
+            InstKind::Full { value, shape } => {
+                let s = self.scalar(*value, span)?;
+                let d = k.ty(*value).dtype();
+                let layout = self.default_layout_for(d, shape);
+                let n = layout.local_size();
+                let t = self.make_tile(d, shape.clone(), layout, vec![s; n]);
+                self.set(i, Lv::Tile(t));
+            }
+            InstKind::LoadGlobal { global, offsets, shape } => {
+                let t = self.load_global(*global, offsets, shape, span)?;
+                self.set(i, Lv::Tile(t));
+            }
+            InstKind::StoreGlobal { global, offsets, value } => self.store_global(*global, offsets, *value, span)?,
+            InstKind::AllocShared { tile } => {
+                let offset = self.shared_of[&i];
+                self.set(i, Lv::Shared { offset, tile: tile.clone() });
+            }
+            InstKind::LoadShared { shared, offsets, shape } => {
+                let t = self.load_shared(*shared, offsets, shape, span)?;
+                self.set(i, Lv::Tile(t));
+            }
+            InstKind::StoreShared { shared, offsets, value } => self.store_shared(*shared, offsets, *value, span)?,
+            InstKind::CopyAsync { global, offsets, shared, shared_offsets, shape } => {
+                self.copy_async(*global, offsets, *shared, shared_offsets, shape, span)?
+            }
+            // Copies are performed when issued (see `copy_async`); a wait makes every thread's
+            // copies visible to the whole block, as the VM's block-level semantics says.
+            InstKind::CopyAsyncCommit => {}
+            InstKind::CopyAsyncWait { .. } => {
+                self.b.barrier();
+            }
+            InstKind::Sync => {
+                self.b.barrier();
+            }
+            InstKind::View { x, dtype, shape } => {
+                let t = self.view(*x, *dtype, shape, span)?;
+                self.set(i, Lv::Tile(t));
+            }
+            InstKind::Dot { a, b, c } => {
+                let t = self.dot(*a, *b, *c, span)?;
+                self.set(i, Lv::Tile(t));
+            }
+            InstKind::Reduce { op, x, axis, .. } => {
+                let out = self.result_tile_type(i).expect("reduce has a tile result");
+                let t = self.reduce(*op, *x, *axis, &out.shape, span)?;
+                self.set(i, Lv::Tile(t));
+            }
+            InstKind::Transpose { x, perm } => {
+                let out = self.result_tile_type(i).expect("transpose has a tile result");
+                let src = self.tile(*x, span)?;
+                let layout = self.default_layout_for(out.dtype, &out.shape);
+                let regs = self.convert(&src, &layout, &out.shape, &Remap::Transpose(perm.clone()))?;
+                let t = self.make_tile(out.dtype, out.shape.clone(), layout, regs);
+                self.set(i, Lv::Tile(t));
+            }
+            InstKind::Reshape { x, shape } => {
+                let src = self.tile(*x, span)?;
+                let layout = self.reshape_layout(&src, shape);
+                let regs = self.convert(&src, &layout, shape, &Remap::Reshape)?;
+                let t = self.make_tile(src.dtype, shape.clone(), layout, regs);
+                self.set(i, Lv::Tile(t));
+            }
+            InstKind::Broadcast { x, shape } => {
+                let d = k.ty(*x).dtype();
+                let t = match self.get(*x, span)? {
+                    Lv::Scalar(s) => {
+                        let layout = self.default_layout_for(d, shape);
+                        let n = layout.local_size();
+                        self.make_tile(d, shape.clone(), layout, vec![s; n])
+                    }
+                    Lv::Tile(src) => {
+                        let layout = self.default_layout_for(d, shape);
+                        let regs = self.convert(&src, &layout, shape, &Remap::Broadcast)?;
+                        self.make_tile(d, shape.clone(), layout, regs)
+                    }
+                    Lv::Shared { .. } => return err(span, "broadcast of a shared tensor"),
+                };
+                self.set(i, Lv::Tile(t));
+            }
+            InstKind::Hadamard { x, axis } => {
+                let t = self.hadamard(*x, *axis, span)?;
+                self.set(i, Lv::Tile(t));
+            }
+            InstKind::Assign { var, value } => self.assign(*var, *value, span)?,
+            InstKind::For { var, start, end, step, body, unroll } => {
+                self.for_loop(*var, *start, *end, *step, body, *unroll, span)?
+            }
+            InstKind::If { cond, then_body, else_body } => self.if_else(*cond, then_body, else_body, span)?,
+            InstKind::While { .. } => {
+                return err(span, "`while` loops are not supported by the SIMT lowering yet (use `for`)");
+            }
+            // Promises are checked by the interpreter; the GPU code may rely on them.
+            InstKind::Assume { .. } => {}
+        }
+        Ok(())
+    }
+
+    // ----- scalars and element operations -----
+
+    fn constant(&mut self, d: DType, c: ScalarConst) -> simt::Value {
+        let ty = codec::carrier(d);
+        match (c, ty) {
+            (ScalarConst::Int(x), ST::Scalar(simt::Scalar::I32)) => {
+                let code = (x as u64) & d.code_mask();
+                let v = self.i32c(code as i64);
+                codec::wrap_int(&mut self.b, d, v)
+            }
+            (ScalarConst::Int(x), ST::Scalar(simt::Scalar::I64)) => self.i64c(x),
+            (ScalarConst::Int(x), ST::Scalar(simt::Scalar::F64)) => self.b.constant(ST::F64, (x as f64).to_bits()),
+            (ScalarConst::Int(x), _) => self.b.f32(x as f32),
+            (ScalarConst::Float(x), ST::Scalar(simt::Scalar::F64)) => self.b.constant(ST::F64, x.to_bits()),
+            (ScalarConst::Float(x), _) => self.b.f32(x as f32),
+        }
+    }
+
+    /// An I32 integer (a coordinate) as the carrier of integer dtype `d`, wrapped to its width.
+    fn int_to_carrier(&mut self, d: DType, v: simt::Value) -> simt::Value {
+        if d.bits() == 64 {
+            let w = self.to_i64(v);
+            return w;
+        }
+        codec::wrap_int(&mut self.b, d, v)
+    }
+
+    fn unary(&mut self, op: UnaryOp, d: DType, x: simt::Value, span: Span) -> R<simt::Value> {
+        if d.is_int() {
+            let r = match op {
+                UnaryOp::Neg => self.b.unary(SU::Neg, x),
+                UnaryOp::Abs => {
+                    let z = self.zero_of(self.b.kernel().ty(x));
+                    let neg = self.b.cmp(CmpOp::Slt, x, z);
+                    let n = self.b.unary(SU::Neg, x);
+                    self.b.select(neg, n, x)
+                }
+                UnaryOp::Not if d == bool_dtype() => {
+                    let one = self.i32c(1);
+                    self.b.sub(one, x)
+                }
+                UnaryOp::Not => self.b.unary(SU::Not, x),
+                _ => return err(span, format!("`{}` is defined on floats only", op.name())),
+            };
+            return Ok(self.wrap(d, r));
+        }
+        let r = match op {
+            UnaryOp::Neg => return Ok(self.b.unary(SU::FNeg, x)),
+            UnaryOp::Abs => return Ok(self.b.unary(SU::FAbs, x)),
+            UnaryOp::Not => return err(span, "`not` is defined on integers only"),
+            UnaryOp::Floor => return Ok(self.b.unary(SU::FFloor, x)),
+            UnaryOp::Ceil => return Ok(self.b.unary(SU::FCeil, x)),
+            UnaryOp::Trunc => return Ok(self.b.unary(SU::FTrunc, x)),
+            UnaryOp::Round => return Ok(self.b.unary(SU::FRound, x)),
+            UnaryOp::Sqrt => SU::FSqrt,
+            UnaryOp::Exp => SU::FExp,
+            UnaryOp::Exp2 => SU::FExp2,
+            UnaryOp::Log => SU::FLog,
+            UnaryOp::Log2 => SU::FLog2,
+            UnaryOp::Rsqrt => SU::FRsqrt,
+        };
+        if is_f32(d) || is_f64(d) || op == UnaryOp::Sqrt {
+            // f32: the f64 result rounded once to f32 is what the op computes; sqrt is
+            // correctly rounded in f32, and rounding it again to a narrower format is innocuous.
+            let y = self.b.unary(r, x);
+            return Ok(self.round_to(d, y));
+        }
+        // A narrower format: compute in f64 and round once, as the interpreter does.
+        let w = self.b.cast(CastOp::FConvert, x, ST::F64);
+        let y = self.b.unary(r, w);
+        Ok(codec::round_value(&mut self.b, d, y))
+    }
+
+    /// Rounds an F32/F64 result of an operation to float type `d` (nothing to do for f32/f64).
+    fn round_to(&mut self, d: DType, y: simt::Value) -> simt::Value {
+        if is_f32(d) || is_f64(d) {
+            y
+        } else {
+            codec::round_value(&mut self.b, d, y)
+        }
+    }
+
+    fn wrap(&mut self, d: DType, x: simt::Value) -> simt::Value {
+        if d.bits() >= 32 { x } else { codec::wrap_int(&mut self.b, d, x) }
+    }
+
+    fn is_nan(&mut self, x: simt::Value) -> simt::Value {
+        self.b.cmp(CmpOp::FNe, x, x)
+    }
+
+    fn binary(&mut self, op: BinaryOp, d: DType, a: simt::Value, b: simt::Value, span: Span) -> R<simt::Value> {
+        if d.is_int() {
+            return self.int_binary(op, d, a, b, span);
+        }
+        let ty = self.b.kernel().ty(a);
+        let cmp = |op: BinaryOp| match op {
+            BinaryOp::Eq => Some(CmpOp::FEq),
+            BinaryOp::Ne => Some(CmpOp::FNe),
+            BinaryOp::Lt => Some(CmpOp::FLt),
+            BinaryOp::Le => Some(CmpOp::FLe),
+            BinaryOp::Gt => Some(CmpOp::FGt),
+            BinaryOp::Ge => Some(CmpOp::FGe),
+            _ => None,
+        };
+        if let Some(c) = cmp(op) {
+            let p = self.b.cmp(c, a, b);
+            return Ok(self.pred_to_bool(p));
+        }
+        let r = match op {
+            BinaryOp::Add => self.b.binary(SB::FAdd, a, b),
+            BinaryOp::Sub => self.b.binary(SB::FSub, a, b),
+            BinaryOp::Mul => self.b.binary(SB::FMul, a, b),
+            BinaryOp::Div => self.b.binary(SB::FDiv, a, b),
+            BinaryOp::Min | BinaryOp::Max => {
+                let m = self.b.binary(if op == BinaryOp::Min { SB::FMin } else { SB::FMax }, a, b);
+                let na = self.is_nan(a);
+                let nb = self.is_nan(b);
+                let any = self.b.binary(SB::Or, na, nb);
+                let nan = match ty {
+                    ST::Scalar(simt::Scalar::F64) => self.b.constant(ST::F64, f64::NAN.to_bits()),
+                    _ => self.b.f32(f32::NAN),
+                };
+                return Ok(self.b.select(any, nan, m));
+            }
+            BinaryOp::Rem => return err(span, "float `%` is not supported by the SIMT lowering yet"),
+            _ => return err(span, format!("`{}` is defined on integers only", op.name())),
+        };
+        Ok(self.round_to(d, r))
+    }
+
+    fn int_binary(&mut self, op: BinaryOp, d: DType, a: simt::Value, b: simt::Value, _span: Span) -> R<simt::Value> {
+        // Carriers hold the value extended to 32 (or 64) bits, so a signed operation is right
+        // for every type except the unsigned ones that fill the carrier.
+        let unsigned_full = !d.is_signed() && (d.bits() == 32 || d.bits() == 64);
+        let cmp = |op: BinaryOp| -> Option<CmpOp> {
+            Some(match (op, unsigned_full) {
+                (BinaryOp::Eq, _) => CmpOp::Eq,
+                (BinaryOp::Ne, _) => CmpOp::Ne,
+                (BinaryOp::Lt, false) => CmpOp::Slt,
+                (BinaryOp::Le, false) => CmpOp::Sle,
+                (BinaryOp::Gt, false) => CmpOp::Sgt,
+                (BinaryOp::Ge, false) => CmpOp::Sge,
+                (BinaryOp::Lt, true) => CmpOp::Ult,
+                (BinaryOp::Le, true) => CmpOp::Ule,
+                (BinaryOp::Gt, true) => CmpOp::Ugt,
+                (BinaryOp::Ge, true) => CmpOp::Uge,
+                _ => return None,
+            })
+        };
+        if let Some(c) = cmp(op) {
+            let p = self.b.cmp(c, a, b);
+            return Ok(self.pred_to_bool(p));
+        }
+        let r = match op {
+            BinaryOp::Add => self.b.binary(SB::Add, a, b),
+            BinaryOp::Sub => self.b.binary(SB::Sub, a, b),
+            BinaryOp::Mul => self.b.binary(SB::Mul, a, b),
+            BinaryOp::Div => self.b.binary(if unsigned_full { SB::DivU } else { SB::DivS }, a, b),
+            BinaryOp::Rem => self.b.binary(if unsigned_full { SB::RemU } else { SB::RemS }, a, b),
+            BinaryOp::CeilDiv => {
+                let q = self.b.binary(SB::DivS, a, b);
+                let r = self.b.binary(SB::RemS, a, b);
+                let ty = self.b.kernel().ty(a);
+                let z = self.zero_of(ty);
+                let nz = self.b.cmp(CmpOp::Ne, r, z);
+                let an = self.b.cmp(CmpOp::Slt, a, z);
+                let bn = self.b.cmp(CmpOp::Slt, b, z);
+                let same = self.b.binary(SB::Xor, an, bn);
+                let t = self.b.pred(true);
+                let same = self.b.binary(SB::Xor, same, t);
+                let up = self.b.binary(SB::And, nz, same);
+                let one = self.b.constant(ty, 1);
+                let q1 = self.b.add(q, one);
+                self.b.select(up, q1, q)
+            }
+            BinaryOp::Min => self.b.binary(if unsigned_full { SB::MinU } else { SB::MinS }, a, b),
+            BinaryOp::Max => self.b.binary(if unsigned_full { SB::MaxU } else { SB::MaxS }, a, b),
+            BinaryOp::And => self.b.binary(SB::And, a, b),
+            BinaryOp::Or => self.b.binary(SB::Or, a, b),
+            BinaryOp::Xor => self.b.binary(SB::Xor, a, b),
+            BinaryOp::Shl => self.b.binary(SB::Shl, a, b),
+            BinaryOp::Shr => self.b.binary(if d.is_signed() { SB::ShrS } else { SB::ShrU }, a, b),
+            _ => unreachable!("comparisons handled above"),
+        };
+        Ok(self.wrap(d, r))
+    }
+
+    /// Lowers an elementwise instruction over scalars and tiles with broadcasting: the result
+    /// takes the layout of the first tile operand of the result's shape.
+    fn map_elementwise(
+        &mut self,
+        i: vm::Inst,
+        operands: &[vm::Value],
+        span: Span,
+        mut f: impl FnMut(&mut Self, &[simt::Value]) -> R<simt::Value>,
+    ) -> R<Lv> {
+        let vals: Vec<Lv> = operands.iter().map(|&v| self.get(v, span)).collect::<R<_>>()?;
+        let Some(out) = self.result_tile_type(i) else {
+            let s: Vec<simt::Value> = vals
+                .iter()
+                .map(|v| match v {
+                    Lv::Scalar(s) => Ok(*s),
+                    _ => err(span, "a scalar operation with a tile operand"),
+                })
+                .collect::<R<_>>()?;
+            return Ok(Lv::Scalar(f(self, &s)?));
+        };
+        let layout = vals
+            .iter()
+            .find_map(|v| match v {
+                Lv::Tile(t) if t.shape == out.shape => Some((*t.layout).clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| self.default_layout_for(out.dtype, &out.shape));
+        let slots = layout.local_size();
+        let mut per_operand: Vec<Vec<simt::Value>> = Vec::new();
+        for v in &vals {
+            per_operand.push(match v {
+                Lv::Scalar(s) => vec![*s; slots],
+                Lv::Tile(t) => self.convert(t, &layout, &out.shape, &Remap::Broadcast)?,
+                Lv::Shared { .. } => return err(span, "an elementwise operation on a shared tensor"),
+            });
+        }
+        let mut regs = Vec::with_capacity(slots);
+        for j in 0..slots {
+            let args: Vec<simt::Value> = per_operand.iter().map(|o| o[j]).collect();
+            regs.push(f(self, &args)?);
+        }
+        Ok(Lv::Tile(self.make_tile(out.dtype, out.shape.clone(), layout, regs)))
+    }
+
+    fn cast(&mut self, i: vm::Inst, x: vm::Value, to: DType, rounding: &CastRounding, overflow: CastOverflow, span: Span) -> R<Lv> {
+        let from = self.k.ty(x).dtype();
+        let ov = match overflow {
+            CastOverflow::Saturate => Overflow::Saturate,
+            CastOverflow::Wrap => Overflow::NonSaturating,
+        };
+        let simple = |r: &CastRounding| match r {
+            CastRounding::NearestEven => Some(SimtRounding::NearestEven),
+            CastRounding::TowardZero => Some(SimtRounding::TowardZero),
+            CastRounding::TowardPositive => Some(SimtRounding::TowardPositive),
+            CastRounding::TowardNegative => Some(SimtRounding::TowardNegative),
+            CastRounding::Stochastic { .. } => None,
+        };
+        if let Some(r) = simple(rounding) {
+            let mut operands = vec![x];
+            operands.truncate(1);
+            return self.map_elementwise(i, &operands, span, |lx, v| {
+                let r = match r {
+                    SimtRounding::NearestEven => SimtRounding::NearestEven,
+                    SimtRounding::TowardZero => SimtRounding::TowardZero,
+                    SimtRounding::TowardPositive => SimtRounding::TowardPositive,
+                    _ => SimtRounding::TowardNegative,
+                };
+                Ok(codec::convert(&mut lx.b, from, to, v[0], r, ov))
+            });
+        }
+        let CastRounding::Stochastic { seed, index } = rounding else { unreachable!("handled above") };
+        let seed = self.scalar(*seed, span)?;
+        let seed = self.to_i64(seed);
+        match self.get(x, span)? {
+            Lv::Scalar(s) => {
+                let idx = match index {
+                    Some(ix) => {
+                        let v = self.scalar(*ix, span)?;
+                        self.to_i64(v)
+                    }
+                    None => self.block_linear_i64(),
+                };
+                let r = SimtRounding::Stochastic { seed, index: idx };
+                Ok(Lv::Scalar(codec::convert(&mut self.b, from, to, s, r, ov)))
+            }
+            Lv::Tile(t) => {
+                let index_regs = match index {
+                    Some(ix) => {
+                        let it = self.tile(*ix, span)?;
+                        let regs = self.convert(&it, &t.layout, &t.shape, &Remap::Broadcast)?;
+                        regs.into_iter().map(|r| self.to_i64(r)).collect::<Vec<_>>()
+                    }
+                    None => {
+                        // block_linear × numel + row-major position.
+                        let bl = self.block_linear_i64();
+                        let n = self.i64c(t.shape.iter().product::<usize>() as i64);
+                        let base = self.b.mul(bl, n);
+                        let map = t.map.clone();
+                        let tc = self.thread_coords(&map);
+                        let mut out = Vec::new();
+                        for j in 0..map.slots {
+                            let c = self.slot_coords(&map, &tc, j);
+                            let lin = self.linear_i32(&c, &t.shape);
+                            let lin = self.to_i64(lin);
+                            out.push(self.b.add(base, lin));
+                        }
+                        out
+                    }
+                };
+                let mut regs = Vec::with_capacity(t.regs.len());
+                for (j, &v) in t.regs.iter().enumerate() {
+                    let r = SimtRounding::Stochastic { seed, index: index_regs[j] };
+                    regs.push(codec::convert(&mut self.b, from, to, v, r, ov));
+                }
+                Ok(Lv::Tile(Tile { dtype: to, regs, ..t }))
+            }
+            Lv::Shared { .. } => err(span, "cast of a shared tensor"),
+        }
+    }
+
+    /// `x + gx·(y + gy·z)` as I64.
+    fn block_linear_i64(&mut self) -> simt::Value {
+        let x = self.b.special(Special::Ctaid(0));
+        let y = self.b.special(Special::Ctaid(1));
+        let z = self.b.special(Special::Ctaid(2));
+        let gx = self.b.special(Special::Nctaid(0));
+        let gy = self.b.special(Special::Nctaid(1));
+        let (x, y, z, gx, gy) = (self.to_i64(x), self.to_i64(y), self.to_i64(z), self.to_i64(gx), self.to_i64(gy));
+        let t = self.b.mul(gy, z);
+        let t = self.b.add(y, t);
+        let t = self.b.mul(gx, t);
+        self.b.add(x, t)
+    }
+
+    // ----- conversions between layouts -----
+
+    /// The registers of `src` rearranged into layout `dst` of `dst_shape`, where each
+    /// destination element is the source element `remap` names. Free when local; otherwise
+    /// through the shared scratch area.
+    fn convert(&mut self, src: &Tile, dst: &RegisterLayout, dst_shape: &[usize], remap: &Remap) -> R<Vec<simt::Value>> {
+        let src_shape = src.shape.clone();
+        let same = matches!(remap, Remap::Broadcast | Remap::Reshape) && src_shape == dst_shape && *src.layout == *dst;
+        if same {
+            return Ok(src.regs.clone());
+        }
+        let f = |c: &[usize]| remap.source_of(c, dst_shape, &src_shape);
+        if let Some(slots) = local_remap(&src.layout, dst, self.threads, &f) {
+            return Ok(slots.into_iter().map(|s| src.regs[s]).collect());
+        }
+        // Through shared memory: the primary holders store every source element (as its 4-byte
+        // carrier) at its row-major position; every thread then reads what it needs.
+        let numel: usize = src_shape.iter().product();
+        let base = self.need_scratch(4 * numel as u32);
+        self.store_tile_to_scratch(src, base, 4);
+        self.b.barrier();
+        let dmap = ThreadMap::new(dst);
+        let tc = self.thread_coords(&dmap);
+        let ty = codec::carrier(src.dtype);
+        let mut regs = Vec::with_capacity(dmap.slots);
+        for j in 0..dmap.slots {
+            let c = self.slot_coords(&dmap, &tc, j);
+            let sc = self.source_coords(remap, &c, dst_shape, &src_shape);
+            let lin = self.linear_i32(&sc, &src_shape);
+            let four = self.i32c(4);
+            let off = self.b.mul(lin, four);
+            let p = self.shared_ptr(base, off);
+            regs.push(self.b.load(Space::Shared, ty, p, None));
+        }
+        self.b.barrier();
+        Ok(regs)
+    }
+
+    /// Symbolic version of [`Remap::source_of`].
+    fn source_coords(&mut self, remap: &Remap, dst: &[simt::Value], dst_shape: &[usize], src_shape: &[usize]) -> Vec<simt::Value> {
+        match remap {
+            Remap::Broadcast => {
+                let off = dst.len() - src_shape.len();
+                (0..src_shape.len()).map(|d| if src_shape[d] == 1 { self.i32c(0) } else { dst[d + off] }).collect()
+            }
+            Remap::Transpose(perm) => {
+                let mut s = vec![dst[0]; perm.len()];
+                for (i, &p) in perm.iter().enumerate() {
+                    s[p] = dst[i];
+                }
+                s
+            }
+            Remap::Reshape => {
+                let lin = self.linear_i32(dst, dst_shape);
+                self.unravel_i32(lin, src_shape)
+            }
+        }
+    }
+
+    fn unravel_i32(&mut self, lin: simt::Value, shape: &[usize]) -> Vec<simt::Value> {
+        let mut c = vec![lin; shape.len()];
+        let mut rest = lin;
+        for d in (0..shape.len()).rev() {
+            let n = self.i32c(shape[d] as i64);
+            c[d] = self.b.binary(SB::RemU, rest, n);
+            rest = self.b.binary(SB::DivU, rest, n);
+        }
+        c
+    }
+
+    /// Stores every element of `t` (primary holders only) at `base + linear · width` of shared
+    /// memory, as its carrier (`width` 4) or widened to f64 (`width` 8).
+    fn store_tile_to_scratch(&mut self, t: &Tile, base: u32, width: u32) {
+        let map = t.map.clone();
+        let tc = self.thread_coords(&map);
+        let primary = self.primary_pred(&map);
+        for j in 0..map.slots {
+            let c = self.slot_coords(&map, &tc, j);
+            let lin = self.linear_i32(&c, &t.shape);
+            let w = self.i32c(width as i64);
+            let off = self.b.mul(lin, w);
+            let p = self.shared_ptr(base, off);
+            let v = if width == 8 && self.b.kernel().ty(t.regs[j]) == ST::F32 {
+                self.b.cast(CastOp::FConvert, t.regs[j], ST::F64)
+            } else {
+                t.regs[j]
+            };
+            self.b.store(Space::Shared, p, v, primary);
+        }
+    }
+
+    /// The layout of a reshape's result: the source's when it maps cleanly (a free reshape),
+    /// else the default.
+    fn reshape_layout(&self, src: &Tile, shape: &[usize]) -> RegisterLayout {
+        if let Ok(l) = tilc_layout::reshape(&src.layout, shape) {
+            return l;
+        }
+        self.default_layout_for(src.dtype, shape)
+    }
+
+    // ----- global memory -----
+
+    fn global_shape(&mut self, g: vm::Global, span: Span) -> R<Vec<simt::Value>> {
+        if let Some(s) = self.global_shapes.get(&g) {
+            return Ok(s.clone());
+        }
+        let shape = self.k.globals[g].shape.clone();
+        let mut out = Vec::new();
+        for e in &shape {
+            out.push(self.sym(e, span)?);
+        }
+        self.global_shapes.insert(g, out.clone());
+        Ok(out)
+    }
+
+    /// A symbolic extent as I64.
+    fn sym(&mut self, e: &SymExpr, span: Span) -> R<simt::Value> {
+        Ok(match e {
+            SymExpr::Const(c) => self.i64c(*c),
+            SymExpr::Param(v) => {
+                let s = self.scalar(*v, span)?;
+                self.to_i64(s)
+            }
+            SymExpr::Bin(op, a, b) => {
+                let (a, b) = (self.sym(a, span)?, self.sym(b, span)?);
+                match op {
+                    SymOp::Add => self.b.add(a, b),
+                    SymOp::Sub => self.b.sub(a, b),
+                    SymOp::Mul => self.b.mul(a, b),
+                    SymOp::Div => self.b.binary(SB::DivS, a, b),
+                    SymOp::Rem => self.b.binary(SB::RemS, a, b),
+                    SymOp::Min => self.b.binary(SB::MinS, a, b),
+                    SymOp::Max => self.b.binary(SB::MaxS, a, b),
+                    SymOp::CeilDiv => {
+                        let one = self.i64c(1);
+                        let t = self.b.sub(b, one);
+                        let t = self.b.add(a, t);
+                        self.b.binary(SB::DivS, t, b)
+                    }
+                }
+            }
+        })
+    }
+
+    /// For each slot of `map` placed at `offsets` in a tensor of `extents`: the in-bounds
+    /// predicate (None when always in bounds) and the I64 row-major linear index.
+    fn placed_elements(
+        &mut self,
+        map: &ThreadMap,
+        offsets: &[simt::Value],
+        extents: &[simt::Value],
+        check: bool,
+    ) -> Vec<(Option<simt::Value>, simt::Value)> {
+        let rank = extents.len();
+        let tile_rank = map.shape.len();
+        let pad = rank - tile_rank;
+        let tc = self.thread_coords(map);
+        let offs: Vec<simt::Value> = offsets.iter().map(|&o| self.to_i64(o)).collect();
+        let mut out = Vec::with_capacity(map.slots);
+        for j in 0..map.slots {
+            let c = self.slot_coords(map, &tc, j);
+            let mut inb: Option<simt::Value> = None;
+            let mut lin = self.i64c(0);
+            for d in 0..rank {
+                let cd = if d < pad { self.i64c(0) } else { self.to_i64(c[d - pad]) };
+                let g = self.b.add(offs[d], cd);
+                if check {
+                    let ok = self.b.cmp(CmpOp::Ult, g, extents[d]);
+                    inb = Some(self.and_pred(inb, ok));
+                }
+                let m = self.b.mul(lin, extents[d]);
+                lin = self.b.add(m, g);
+            }
+            out.push((inb, lin));
+        }
+        out
+    }
+
+    /// Reads the code of element `lin` (I64) of a packed tensor at `base` (global pointer or
+    /// shared byte offset) with `mask`; returns the code in an I32 (I64 for 64-bit types).
+    fn read_code(&mut self, space: Space, base: Option<simt::Value>, shared_base: u32, d: DType, lin: simt::Value, mask: Option<simt::Value>) -> simt::Value {
+        let bits = d.bits();
+        let addr = |lx: &mut Self, byte: simt::Value| -> simt::Value {
+            match space {
+                Space::Global => lx.b.ptr_add(base.expect("global base"), byte),
+                Space::Shared => lx.shared_ptr(shared_base, byte),
+            }
+        };
+        if bits % 8 == 0 && bits <= 64 {
+            let bytes = i64::from(bits / 8);
+            let bc = self.i64c(bytes);
+            let off = self.b.mul(lin, bc);
+            let a = addr(self, off);
+            let ty = match bits {
+                8 => ST::I8,
+                16 => ST::I16,
+                32 => ST::I32,
+                _ => ST::I64,
+            };
+            let v = self.b.load(space, ty, a, mask);
+            return match bits {
+                8 | 16 => self.b.cast(CastOp::ZExt, v, ST::I32),
+                _ => v,
+            };
+        }
+        // Sub-word: the 32-bit word holding the first bit, and the next one if it straddles.
+        let bc = self.i64c(i64::from(bits));
+        let bitpos = self.b.mul(lin, bc);
+        let five = self.i64c(5);
+        let word = self.b.binary(SB::ShrU, bitpos, five);
+        let four = self.i64c(4);
+        let byte = self.b.mul(word, four);
+        let a0 = addr(self, byte);
+        let lo = self.b.load(space, ST::I32, a0, mask);
+        let bp32 = self.b.cast(CastOp::Trunc, bitpos, ST::I32);
+        let m31 = self.i32c(31);
+        let sh = self.b.and(bp32, m31);
+        let code = if 32 % bits == 0 {
+            self.b.shr_u(lo, sh)
+        } else {
+            let w = self.i32c(i64::from(32 - bits));
+            let straddle = self.b.cmp(CmpOp::Sgt, sh, w);
+            let m2 = self.and_pred(mask, straddle);
+            let byte4 = self.b.add(byte, four);
+            let a1 = addr(self, byte4);
+            let hi = self.b.load(space, ST::I32, a1, Some(m2));
+            self.b.shf(simt::ShfDir::Right, simt::ShfMode::Clamp, lo, hi, sh)
+        };
+        let m = self.i32c(((1u64 << bits) - 1) as i64);
+        self.b.and(code, m)
+    }
+
+    /// Writes `code` (I32/I64) as element `lin` of a packed tensor; sub-word elements with
+    /// atomic and/or so that neighbours written by other threads are kept.
+    fn write_code(&mut self, space: Space, base: Option<simt::Value>, shared_base: u32, d: DType, lin: simt::Value, code: simt::Value, mask: Option<simt::Value>) {
+        let bits = d.bits();
+        let addr = |lx: &mut Self, byte: simt::Value| -> simt::Value {
+            match space {
+                Space::Global => lx.b.ptr_add(base.expect("global base"), byte),
+                Space::Shared => lx.shared_ptr(shared_base, byte),
+            }
+        };
+        if bits % 8 == 0 && bits <= 64 {
+            let bytes = i64::from(bits / 8);
+            let bc = self.i64c(bytes);
+            let off = self.b.mul(lin, bc);
+            let a = addr(self, off);
+            let v = match bits {
+                8 => self.b.cast(CastOp::Trunc, code, ST::I8),
+                16 => self.b.cast(CastOp::Trunc, code, ST::I16),
+                _ => code,
+            };
+            self.b.store(space, a, v, mask);
+            return;
+        }
+        let bc = self.i64c(i64::from(bits));
+        let bitpos = self.b.mul(lin, bc);
+        let five = self.i64c(5);
+        let word = self.b.binary(SB::ShrU, bitpos, five);
+        let four = self.i64c(4);
+        let byte = self.b.mul(word, four);
+        let bp32 = self.b.cast(CastOp::Trunc, bitpos, ST::I32);
+        let m31 = self.i32c(31);
+        let sh = self.b.and(bp32, m31);
+        let fm = self.i32c(((1u64 << bits) - 1) as i64);
+        let code = self.b.and(code, fm);
+        // Low word: clear the field, then set it.
+        let lo_mask = self.b.shl(fm, sh);
+        let lo_bits = self.b.shl(code, sh);
+        let not_mask = self.b.unary(SU::Not, lo_mask);
+        let a0 = addr(self, byte);
+        self.masked_atomic(space, AtomicOp::And, a0, not_mask, mask);
+        self.masked_atomic(space, AtomicOp::Or, a0, lo_bits, mask);
+        if 32 % bits != 0 {
+            // High word when the element straddles: its top (sh + bits − 32) bits.
+            let w = self.i32c(i64::from(32 - bits));
+            let straddle = self.b.cmp(CmpOp::Sgt, sh, w);
+            let m2 = self.and_pred(mask, straddle);
+            let t32 = self.i32c(32);
+            let rsh = self.b.sub(t32, sh);
+            let hi_mask = self.b.shr_u(fm, rsh);
+            let hi_bits = self.b.shr_u(code, rsh);
+            let not_hi = self.b.unary(SU::Not, hi_mask);
+            let byte4 = self.b.add(byte, four);
+            let a1 = addr(self, byte4);
+            self.masked_atomic(space, AtomicOp::And, a1, not_hi, Some(m2));
+            self.masked_atomic(space, AtomicOp::Or, a1, hi_bits, Some(m2));
+        }
+    }
+
+    fn masked_atomic(&mut self, space: Space, op: AtomicOp, addr: simt::Value, value: simt::Value, mask: Option<simt::Value>) {
+        match mask {
+            None => {
+                self.b.atomic(op, space, addr, value);
+            }
+            Some(m) => {
+                let mut outer = std::mem::replace(&mut self.b, Builder::new("", [1, 1, 1]));
+                outer.if_then(m, |b| {
+                    b.atomic(op, space, addr, value);
+                });
+                self.b = outer;
+            }
+        }
+    }
+
+    fn load_global(&mut self, g: vm::Global, offsets: &[vm::Value], shape: &[usize], span: Span) -> R<Tile> {
+        let d = self.k.globals[g].dtype;
+        let layout = self.default_layout_for(d, shape);
+        let map = ThreadMap::new(&layout);
+        let offs: Vec<simt::Value> = offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
+        let ext = self.global_shape(g, span)?;
+        let base = self.globals[&g];
+        let elems = self.placed_elements(&map, &offs, &ext, true);
+        let mut regs = Vec::with_capacity(elems.len());
+        for (mask, lin) in elems {
+            let code = self.read_code(Space::Global, Some(base), 0, d, lin, mask);
+            regs.push(codec::decode(&mut self.b, d, code));
+        }
+        let width = if d.bits() % 8 == 0 { d.bits() } else { 32 };
+        self.info.global_loads.push(format!(
+            "{} : {}{} — {} elements per thread, one {}-bit access per element",
+            self.k.globals[g].name,
+            d,
+            vm::ShapeDisplay(shape),
+            map.slots,
+            width
+        ));
+        Ok(self.make_tile(d, shape.to_vec(), layout, regs))
+    }
+
+    fn store_global(&mut self, g: vm::Global, offsets: &[vm::Value], value: vm::Value, span: Span) -> R<()> {
+        let d = self.k.globals[g].dtype;
+        let t = match self.get(value, span)? {
+            Lv::Tile(t) => t,
+            Lv::Scalar(s) => {
+                let layout = self.default_layout_for(d, &[1]);
+                self.make_tile(d, vec![1], layout, vec![s])
+            }
+            Lv::Shared { .. } => return err(span, "store of a shared tensor"),
+        };
+        let offs: Vec<simt::Value> = offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
+        let ext = self.global_shape(g, span)?;
+        let base = self.globals[&g];
+        let map = t.map.clone();
+        let primary = self.primary_pred(&map);
+        let elems = self.placed_elements(&map, &offs, &ext, true);
+        for (j, (mask, lin)) in elems.into_iter().enumerate() {
+            let code = codec::encode(&mut self.b, d, t.regs[j]);
+            let m = match (mask, primary) {
+                (Some(a), Some(p)) => Some(self.b.binary(SB::And, a, p)),
+                (a, p) => a.or(p),
+            };
+            self.write_code(Space::Global, Some(base), 0, d, lin, code, m);
+        }
+        Ok(())
+    }
+
+    fn shared_of_value(&self, v: vm::Value, span: Span) -> R<(u32, TileType)> {
+        match self.get(v, span)? {
+            Lv::Shared { offset, tile } => Ok((offset, tile)),
+            _ => err(span, format!("{v} should be a shared tensor")),
+        }
+    }
+
+    fn load_shared(&mut self, sh: vm::Value, offsets: &[vm::Value], shape: &[usize], span: Span) -> R<Tile> {
+        let (base, tt) = self.shared_of_value(sh, span)?;
+        let d = tt.dtype;
+        let layout = self.default_layout_for(d, shape);
+        let map = ThreadMap::new(&layout);
+        let offs: Vec<simt::Value> = offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
+        let ext: Vec<simt::Value> = tt.shape.iter().map(|&n| self.i64c(n as i64)).collect();
+        let elems = self.placed_elements(&map, &offs, &ext, false);
+        let mut regs = Vec::with_capacity(elems.len());
+        for (_, lin) in elems {
+            let code = self.read_code(Space::Shared, None, base, d, lin, None);
+            regs.push(codec::decode(&mut self.b, d, code));
+        }
+        Ok(self.make_tile(d, shape.to_vec(), layout, regs))
+    }
+
+    fn store_shared(&mut self, sh: vm::Value, offsets: &[vm::Value], value: vm::Value, span: Span) -> R<()> {
+        let (base, tt) = self.shared_of_value(sh, span)?;
+        let d = tt.dtype;
+        let t = self.tile(value, span)?;
+        let offs: Vec<simt::Value> = offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
+        let ext: Vec<simt::Value> = tt.shape.iter().map(|&n| self.i64c(n as i64)).collect();
+        let map = t.map.clone();
+        let primary = self.primary_pred(&map);
+        let elems = self.placed_elements(&map, &offs, &ext, false);
+        for (j, (_, lin)) in elems.into_iter().enumerate() {
+            let code = codec::encode(&mut self.b, d, t.regs[j]);
+            self.write_code(Space::Shared, None, base, d, lin, code, primary);
+        }
+        Ok(())
+    }
+
+    /// `copy_async`, performed synchronously when issued: every element of the global tile
+    /// (zero outside the tensor) is written to its place in shared memory. The following wait
+    /// is a barrier, so the block sees the data exactly when the VM says it lands.
+    fn copy_async(&mut self, g: vm::Global, offsets: &[vm::Value], sh: vm::Value, shared_offsets: &[vm::Value], shape: &[usize], span: Span) -> R<()> {
+        let d = self.k.globals[g].dtype;
+        let (sbase, tt) = self.shared_of_value(sh, span)?;
+        let layout = self.default_layout_for(d, shape);
+        let map = ThreadMap::new(&layout);
+        let goffs: Vec<simt::Value> = offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
+        let soffs: Vec<simt::Value> = shared_offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
+        let gext = self.global_shape(g, span)?;
+        let sext: Vec<simt::Value> = tt.shape.iter().map(|&n| self.i64c(n as i64)).collect();
+        let gbase = self.globals[&g];
+        let primary = self.primary_pred(&map);
+        let src = self.placed_elements(&map, &goffs, &gext, true);
+        let dst = self.placed_elements(&map, &soffs, &sext, false);
+        for ((mask, glin), (_, slin)) in src.into_iter().zip(dst) {
+            let code = self.read_code(Space::Global, Some(gbase), 0, d, glin, mask);
+            self.write_code(Space::Shared, None, sbase, d, slin, code, primary);
+        }
+        Ok(())
+    }
+
+    // ----- data movement with arithmetic -----
+
+    fn view(&mut self, x: vm::Value, to: DType, shape: &[usize], span: Span) -> R<Tile> {
+        let src = self.tile(x, span)?;
+        let from = src.dtype;
+        if from.bits() == to.bits() {
+            // Same width: element i is element i, re-read as `to`.
+            let layout = self.reshape_layout(&src, shape);
+            let regs = self.convert(&src, &layout, shape, &Remap::Reshape)?;
+            let regs = regs
+                .into_iter()
+                .map(|r| {
+                    let c = codec::encode(&mut self.b, from, r);
+                    codec::decode(&mut self.b, to, c)
+                })
+                .collect();
+            return Ok(self.make_tile(to, shape.to_vec(), layout, regs));
+        }
+        // Different widths: the bit stream goes through the scratch area.
+        let numel: usize = src.shape.iter().product();
+        let total_bits = numel * from.bits() as usize;
+        let words = total_bits.div_ceil(32) + 1;
+        let base = self.need_scratch(4 * words as u32);
+        if from.bits() % 8 != 0 {
+            self.zero_scratch(base, words);
+            self.b.barrier();
+        }
+        let map = src.map.clone();
+        let primary = self.primary_pred(&map);
+        let tc = self.thread_coords(&map);
+        for j in 0..map.slots {
+            let c = self.slot_coords(&map, &tc, j);
+            let lin = self.linear_i32(&c, &src.shape);
+            let lin = self.to_i64(lin);
+            let code = codec::encode(&mut self.b, from, src.regs[j]);
+            self.write_code(Space::Shared, None, base, from, lin, code, primary);
+        }
+        self.b.barrier();
+        let layout = self.default_layout_for(to, shape);
+        let dmap = ThreadMap::new(&layout);
+        let tc = self.thread_coords(&dmap);
+        let mut regs = Vec::with_capacity(dmap.slots);
+        for j in 0..dmap.slots {
+            let c = self.slot_coords(&dmap, &tc, j);
+            let lin = self.linear_i32(&c, shape);
+            let lin = self.to_i64(lin);
+            let code = self.read_code(Space::Shared, None, base, to, lin, None);
+            regs.push(codec::decode(&mut self.b, to, code));
+        }
+        self.b.barrier();
+        Ok(self.make_tile(to, shape.to_vec(), layout, regs))
+    }
+
+    /// Zeroes `words` 32-bit words of shared memory at `base`, spread over the threads.
+    fn zero_scratch(&mut self, base: u32, words: usize) {
+        let tid = self.tid();
+        let n = self.i32c(words as i64);
+        let step = self.i32c(self.threads as i64);
+        let mut outer = std::mem::replace(&mut self.b, Builder::new("", [1, 1, 1]));
+        outer.for_loop(tid, n, step, &[], Unroll::None, |b, iv, _| {
+            let four = b.i32(4);
+            let off = b.mul(iv, four);
+            let bv = b.i32(base as i32);
+            let a = b.add(bv, off);
+            let p = b.shared_addr(a);
+            let z = b.i32(0);
+            b.store(Space::Shared, p, z, None);
+            vec![]
+        });
+        self.b = outer;
+    }
+
+    fn reduce(&mut self, op: ReduceOp, x: vm::Value, axis: usize, out_shape: &[usize], span: Span) -> R<Tile> {
+        let src = self.tile(x, span)?;
+        let d = src.dtype;
+        let numel: usize = src.shape.iter().product();
+        let base = self.need_scratch(4 * numel as u32);
+        self.store_tile_to_scratch(&src, base, 4);
+        self.b.barrier();
+        let len = src.shape[axis];
+        let inner: usize = src.shape[axis + 1..].iter().product();
+        let outer_n: usize = src.shape[..axis].iter().product();
+        let layout = self.default_layout_for(d, out_shape);
+        let dmap = ThreadMap::new(&layout);
+        let tc = self.thread_coords(&dmap);
+        let ty = codec::carrier(d);
+        let mut regs = Vec::with_capacity(dmap.slots);
+        for j in 0..dmap.slots {
+            let c = self.slot_coords(&dmap, &tc, j);
+            // The output's linear index is (o, q) over [outer, inner] whether or not the axis
+            // is kept with extent 1.
+            let lin = self.linear_i32(&c, out_shape);
+            let inner_v = self.i32c(inner as i64);
+            let o = self.b.binary(SB::DivU, lin, inner_v);
+            let q = self.b.binary(SB::RemU, lin, inner_v);
+            let lv = self.i32c((len * inner) as i64);
+            let ob = self.b.mul(o, lv);
+            let start = self.b.add(ob, q);
+            let _ = outer_n;
+            let acc0 = self.reduce_init(op, d, ty);
+            let lo = self.i32c(0);
+            let hi = self.i32c(len as i64);
+            let one = self.i32c(1);
+            let mut outer = std::mem::replace(&mut self.b, Builder::new("", [1, 1, 1]));
+            let res = outer.for_loop(lo, hi, one, &[acc0], Unroll::None, |b, iv, carried| {
+                let iv_inner = b.i32(inner as i32);
+                let step = b.mul(iv, iv_inner);
+                let e = b.add(start, step);
+                let four = b.i32(4);
+                let off = b.mul(e, four);
+                let bv = b.i32(base as i32);
+                let a = b.add(bv, off);
+                let p = b.shared_addr(a);
+                let v = b.load(Space::Shared, ty, p, None);
+                vec![reduce_step(b, op, d, carried[0], v, iv)]
+            });
+            self.b = outer;
+            let r = res[0];
+            let r = if d.is_int() {
+                self.wrap(d, r)
+            } else if op == ReduceOp::Sum {
+                codec::round_value(&mut self.b, d, r)
+            } else {
+                r
+            };
+            regs.push(r);
+        }
+        self.b.barrier();
+        Ok(self.make_tile(d, out_shape.to_vec(), layout, regs))
+    }
+
+    fn reduce_init(&mut self, op: ReduceOp, d: DType, ty: ST) -> simt::Value {
+        if d.is_int() {
+            // The first element replaces this (see `reduce_step`); sums start at 0.
+            return self.b.constant(ty, 0);
+        }
+        match op {
+            ReduceOp::Sum => self.b.constant(ST::F64, (-0.0f64).to_bits()),
+            ReduceOp::Max => self.b.f32(f32::NEG_INFINITY),
+            ReduceOp::Min => self.b.f32(f32::INFINITY),
+            ReduceOp::AbsMax => self.b.f32(0.0),
+        }
+    }
+
+    // ----- dot -----
+
+    fn dot(&mut self, a: vm::Value, b: vm::Value, c: vm::Value, span: Span) -> R<Tile> {
+        let ta = self.tile(a, span)?;
+        let tb = self.tile(b, span)?;
+        let tcv = self.tile(c, span)?;
+        let (m, kk, n) = (ta.shape[0], ta.shape[1], tb.shape[1]);
+        if self.opts.mma
+            && let Some(t) = mma::try_lower(self, &ta, &tb, &tcv, span)?
+        {
+            return Ok(t);
+        }
+        self.info.dots.push(format!("dot {}[{m}, {kk}] x {}[{kk}, {n}] -> {}: generic loop over shared memory", ta.dtype, tb.dtype, tcv.dtype));
+        let a_bytes = 4 * (m * kk) as u32;
+        let b_bytes = 4 * (kk * n) as u32;
+        let base = self.need_scratch(a_bytes + b_bytes);
+        let b_base = base + a_bytes;
+        self.store_tile_to_scratch(&ta, base, 4);
+        self.store_tile_to_scratch(&tb, b_base, 4);
+        self.b.barrier();
+        let map = tcv.map.clone();
+        let tc = self.thread_coords(&map);
+        let int = ta.dtype.is_int();
+        let (ty_a, ty_b) = (codec::carrier(ta.dtype), codec::carrier(tb.dtype));
+        let mut regs = Vec::with_capacity(map.slots);
+        for j in 0..map.slots {
+            let cc = self.slot_coords(&map, &tc, j);
+            let (row, col) = (cc[0], cc[1]);
+            let lo = self.i32c(0);
+            let hi = self.i32c(kk as i64);
+            let one = self.i32c(1);
+            let acc0 = tcv.regs[j];
+            let mut outer = std::mem::replace(&mut self.b, Builder::new("", [1, 1, 1]));
+            let res = outer.for_loop(lo, hi, one, &[acc0], Unroll::None, |b, p, carried| {
+                let kv = b.i32(kk as i32);
+                let r0 = b.mul(row, kv);
+                let ai = b.add(r0, p);
+                let nv = b.i32(n as i32);
+                let p0 = b.mul(p, nv);
+                let bi = b.add(p0, col);
+                let four = b.i32(4);
+                let ao = b.mul(ai, four);
+                let bo = b.mul(bi, four);
+                let abase = b.i32(base as i32);
+                let bbase = b.i32(b_base as i32);
+                let aa = b.add(abase, ao);
+                let ba = b.add(bbase, bo);
+                let ap = b.shared_addr(aa);
+                let bp = b.shared_addr(ba);
+                let x = b.load(Space::Shared, ty_a, ap, None);
+                let y = b.load(Space::Shared, ty_b, bp, None);
+                let acc = carried[0];
+                if int {
+                    let prod = b.mul(x, y);
+                    vec![b.add(acc, prod)]
+                } else {
+                    // acc ← f32(acc + a·b), the product exact and the sum in f64.
+                    let x64 = b.cast(CastOp::FConvert, x, ST::F64);
+                    let y64 = b.cast(CastOp::FConvert, y, ST::F64);
+                    let a64 = b.cast(CastOp::FConvert, acc, ST::F64);
+                    let prod = b.binary(SB::FMul, x64, y64);
+                    let s = b.binary(SB::FAdd, a64, prod);
+                    vec![b.cast(CastOp::FConvert, s, ST::F32)]
+                }
+            });
+            self.b = outer;
+            let r = if int { self.wrap(tcv.dtype, res[0]) } else { res[0] };
+            regs.push(r);
+        }
+        self.b.barrier();
+        Ok(Tile { regs, ..tcv })
+    }
+
+    // ----- hadamard -----
+
+    fn hadamard(&mut self, x: vm::Value, axis: usize, span: Span) -> R<Tile> {
+        let src = self.tile(x, span)?;
+        let d = src.dtype;
+        let numel: usize = src.shape.iter().product();
+        let len = src.shape[axis];
+        let inner: usize = src.shape[axis + 1..].iter().product();
+        let base = self.need_scratch(8 * numel as u32);
+        self.store_tile_to_scratch(&src, base, 8);
+        self.b.barrier();
+        // Butterflies with stride h = 1, 2, 4, … in f64, one pair per thread per iteration.
+        let pairs = numel / 2;
+        let half = len / 2;
+        let mut h = 1;
+        while h < len {
+            let tid = self.tid();
+            let n = self.i32c(pairs as i64);
+            let step = self.i32c(self.threads as i64);
+            let mut outer = std::mem::replace(&mut self.b, Builder::new("", [1, 1, 1]));
+            outer.for_loop(tid, n, step, &[], Unroll::None, |b, q, _| {
+                // q → (o, pr, i): pair pr of line (o, i).
+                let hi_n = b.i32((half * inner) as i32);
+                let o = b.binary(SB::DivU, q, hi_n);
+                let rem = b.binary(SB::RemU, q, hi_n);
+                let inner_v = b.i32(inner as i32);
+                let i = b.binary(SB::RemU, rem, inner_v);
+                let pr = b.binary(SB::DivU, rem, inner_v);
+                let hv = b.i32(h as i32);
+                let blk = b.binary(SB::DivU, pr, hv);
+                let within = b.binary(SB::RemU, pr, hv);
+                let two_h = b.i32(2 * h as i32);
+                let j0 = b.mul(blk, two_h);
+                let j = b.add(j0, within);
+                let jh = b.add(j, hv);
+                let lenv = b.i32(len as i32);
+                let line = b.mul(o, lenv);
+                let e0 = b.add(line, j);
+                let e0 = b.mul(e0, inner_v);
+                let e0 = b.add(e0, i);
+                let e1 = b.add(line, jh);
+                let e1 = b.mul(e1, inner_v);
+                let e1 = b.add(e1, i);
+                let eight = b.i32(8);
+                let bv = b.i32(base as i32);
+                let o0 = b.mul(e0, eight);
+                let o1 = b.mul(e1, eight);
+                let a0 = b.add(bv, o0);
+                let a1 = b.add(bv, o1);
+                let p0 = b.shared_addr(a0);
+                let p1 = b.shared_addr(a1);
+                let u = b.load(Space::Shared, ST::F64, p0, None);
+                let v = b.load(Space::Shared, ST::F64, p1, None);
+                let s = b.binary(SB::FAdd, u, v);
+                let t = b.binary(SB::FSub, u, v);
+                b.store(Space::Shared, p0, s, None);
+                b.store(Space::Shared, p1, t, None);
+                vec![]
+            });
+            self.b = outer;
+            self.b.barrier();
+            h *= 2;
+        }
+        let map = src.map.clone();
+        let tc = self.thread_coords(&map);
+        let mut regs = Vec::with_capacity(map.slots);
+        for j in 0..map.slots {
+            let c = self.slot_coords(&map, &tc, j);
+            let lin = self.linear_i32(&c, &src.shape);
+            let eight = self.i32c(8);
+            let off = self.b.mul(lin, eight);
+            let p = self.shared_ptr(base, off);
+            let v = self.b.load(Space::Shared, ST::F64, p, None);
+            regs.push(codec::round_value(&mut self.b, d, v));
+        }
+        self.b.barrier();
+        Ok(Tile { regs, ..src })
+    }
+
+    // ----- variables and control flow -----
+
+    fn assign(&mut self, var: vm::Value, value: vm::Value, span: Span) -> R<()> {
+        let v = self.get(value, span)?;
+        let new = match (self.env.get(&var).cloned(), v) {
+            (Some(Lv::Tile(old)), Lv::Tile(t)) => {
+                let regs = self.convert(&t, &old.layout, &old.shape, &Remap::Broadcast)?;
+                Lv::Tile(Tile { regs, ..old })
+            }
+            (Some(Lv::Tile(old)), Lv::Scalar(s)) => Lv::Tile(Tile { regs: vec![s; old.regs.len()], ..old }),
+            (_, v) => v,
+        };
+        self.env.insert(var, new);
+        Ok(())
+    }
+
+    /// The mutable variables assigned anywhere in `body`, in a stable order.
+    fn assigned_vars(&self, body: &[vm::Inst]) -> Vec<vm::Value> {
+        fn go(k: &vm::Kernel, body: &[vm::Inst], out: &mut BTreeSet<vm::Value>) {
+            for &i in body {
+                match &k.insts[i].kind {
+                    InstKind::Assign { var, .. } => {
+                        out.insert(*var);
+                    }
+                    InstKind::For { body, .. } => go(k, body, out),
+                    InstKind::If { then_body, else_body, .. } => {
+                        go(k, then_body, out);
+                        go(k, else_body, out);
+                    }
+                    InstKind::While { cond_body, body, .. } => {
+                        go(k, cond_body, out);
+                        go(k, body, out);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut s = BTreeSet::new();
+        go(self.k, body, &mut s);
+        s.into_iter().collect()
+    }
+
+    /// Makes sure every var has a value (zeros in the default layout when not yet assigned) and
+    /// returns their flattened registers.
+    fn flatten_vars(&mut self, vars: &[vm::Value]) -> Vec<simt::Value> {
+        let mut out = Vec::new();
+        for &v in vars {
+            if !self.env.contains_key(&v) {
+                let ty = self.k.ty(v).clone();
+                let lv = match &ty {
+                    Type::Scalar(d) => Lv::Scalar(self.zero_of(codec::carrier(*d))),
+                    Type::Tile(t) => {
+                        let layout = self.default_layout_for(t.dtype, &t.shape);
+                        let z = self.zero_of(codec::carrier(t.dtype));
+                        let n = layout.local_size();
+                        Lv::Tile(self.make_tile(t.dtype, t.shape.clone(), layout, vec![z; n]))
+                    }
+                    Type::Shared(_) => continue,
+                };
+                self.env.insert(v, lv);
+            }
+            match &self.env[&v] {
+                Lv::Scalar(s) => out.push(*s),
+                Lv::Tile(t) => out.extend(t.regs.iter().copied()),
+                Lv::Shared { .. } => {}
+            }
+        }
+        out
+    }
+
+    /// Rebinds `vars` to `vals` (as flattened by [`Self::flatten_vars`]).
+    fn unflatten_vars(&mut self, vars: &[vm::Value], vals: &[simt::Value]) {
+        let mut at = 0;
+        for &v in vars {
+            let new = match self.env.get(&v) {
+                Some(Lv::Scalar(_)) => {
+                    at += 1;
+                    Lv::Scalar(vals[at - 1])
+                }
+                Some(Lv::Tile(t)) => {
+                    let n = t.regs.len();
+                    at += n;
+                    Lv::Tile(Tile { regs: vals[at - n..at].to_vec(), ..t.clone() })
+                }
+                _ => continue,
+            };
+            self.env.insert(v, new);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn for_loop(&mut self, var: vm::Value, start: vm::Value, end: vm::Value, step: vm::Value, body: &[vm::Inst], unroll: Option<u32>, span: Span) -> R<()> {
+        let lo = self.scalar(start, span)?;
+        let hi = self.scalar(end, span)?;
+        let st = self.scalar(step, span)?;
+        let (lo, hi, st) = (self.to_i32(lo), self.to_i32(hi), self.to_i32(st));
+        let vars = self.assigned_vars(body);
+        let init = self.flatten_vars(&vars);
+        let unroll = match unroll {
+            None => Unroll::None,
+            Some(0) => Unroll::Full,
+            Some(n) => Unroll::Factor(n),
+        };
+        let var_d = self.k.ty(var).dtype();
+        let mut failure: Option<LowerError> = None;
+        let mut outer = std::mem::replace(&mut self.b, Builder::new("", [1, 1, 1]));
+        let results = outer.for_loop(lo, hi, st, &init, unroll, |b, iv, carried| {
+            std::mem::swap(b, &mut self.b);
+            self.unflatten_vars(&vars, carried);
+            let ivv = if var_d.bits() == 64 { self.to_i64(iv) } else { iv };
+            self.env.insert(var, Lv::Scalar(ivv));
+            if let Err(e) = self.body(body) {
+                failure = Some(e);
+            }
+            let next = self.flatten_vars(&vars);
+            std::mem::swap(b, &mut self.b);
+            next
+        });
+        self.b = outer;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        self.unflatten_vars(&vars, &results);
+        Ok(())
+    }
+
+    fn if_else(&mut self, cond: vm::Value, then_body: &[vm::Inst], else_body: &[vm::Inst], span: Span) -> R<()> {
+        let c = self.scalar(cond, span)?;
+        let p = self.to_pred(c);
+        let mut vars = self.assigned_vars(then_body);
+        vars.extend(self.assigned_vars(else_body));
+        vars.sort();
+        vars.dedup();
+        let init = self.flatten_vars(&vars);
+        let tys: Vec<ST> = init.iter().map(|&v| self.b.kernel().ty(v)).collect();
+        let saved = self.env.clone();
+        let mut outer = std::mem::replace(&mut self.b, Builder::new("", [1, 1, 1]));
+        // Both branch closures need the lowerer; they run one after the other.
+        let cell = std::cell::RefCell::new((&mut *self, None::<LowerError>));
+        let branch = |b: &mut Builder, body: &[vm::Inst], env: Option<&HashMap<vm::Value, Lv>>| -> Vec<simt::Value> {
+            let mut guard = cell.borrow_mut();
+            let (lx, failure) = &mut *guard;
+            std::mem::swap(b, &mut lx.b);
+            if let Some(env) = env {
+                lx.env = env.clone();
+            }
+            if let Err(e) = lx.body(body)
+                && failure.is_none()
+            {
+                *failure = Some(e);
+            }
+            let out = lx.flatten_vars(&vars);
+            std::mem::swap(b, &mut lx.b);
+            out
+        };
+        let results = outer.if_else(p, &tys, |b| branch(b, then_body, None), |b| branch(b, else_body, Some(&saved)));
+        let failure = cell.into_inner().1;
+        self.b = outer;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        self.env = saved;
+        self.unflatten_vars(&vars, &results);
+        Ok(())
+    }
+}
+
+/// One step of a reduction loop (`iv` is the position along the axis).
+fn reduce_step(b: &mut Builder, op: ReduceOp, d: DType, acc: simt::Value, v: simt::Value, iv: simt::Value) -> simt::Value {
+    if d.is_int() {
+        let unsigned_full = !d.is_signed() && d.bits() == 32;
+        let next = match op {
+            ReduceOp::Sum => return b.add(acc, v),
+            ReduceOp::Max => b.binary(if unsigned_full { SB::MaxU } else { SB::MaxS }, acc, v),
+            ReduceOp::Min => b.binary(if unsigned_full { SB::MinU } else { SB::MinS }, acc, v),
+            ReduceOp::AbsMax => {
+                let z = b.i32(0);
+                let neg = b.cmp(CmpOp::Slt, v, z);
+                let n = b.unary(SU::Neg, v);
+                let a = b.select(neg, n, v);
+                b.binary(SB::MaxS, acc, a)
+            }
+        };
+        // The first element starts the fold.
+        let z = b.i32(0);
+        let first = b.cmp(CmpOp::Eq, iv, z);
+        let v0 = if op == ReduceOp::AbsMax {
+            let zz = b.i32(0);
+            let neg = b.cmp(CmpOp::Slt, v, zz);
+            let n = b.unary(SU::Neg, v);
+            b.select(neg, n, v)
+        } else {
+            v
+        };
+        return b.select(first, v0, next);
+    }
+    match op {
+        ReduceOp::Sum => {
+            let w = b.cast(CastOp::FConvert, v, ST::F64);
+            b.binary(SB::FAdd, acc, w)
+        }
+        ReduceOp::Max | ReduceOp::Min | ReduceOp::AbsMax => {
+            let x = if op == ReduceOp::AbsMax { b.unary(SU::FAbs, v) } else { v };
+            let m = b.binary(if op == ReduceOp::Min { SB::FMin } else { SB::FMax }, acc, x);
+            let na = b.cmp(CmpOp::FNe, acc, acc);
+            let nx = b.cmp(CmpOp::FNe, x, x);
+            let any = b.binary(SB::Or, na, nx);
+            let nan = b.f32(f32::NAN);
+            b.select(any, nan, m)
+        }
+    }
+}
+
