@@ -1,7 +1,8 @@
 //! `tilc-lower`: layout inference on VM programs and their lowering to the per-thread SIMT IR
 //! that the SIMT emulator runs and the PTX backend prints.
 //!
-//! - [`layout`]: the register layout of every tile (defaults, propagation, free conversions);
+//! - [`infer`]: layout inference — the register layout of every tile and the tensor-core plan
+//!   of every `dot`; [`layout`]: default layouts, thread maps and free conversions;
 //! - [`lower()`]: VM kernel → [`tilc_simt::Kernel`] — index arithmetic from layouts, sub-byte
 //!   unpacking from 32-bit words, the shared-memory plan, conversions, reductions, `dot`,
 //!   `hadamard`, control flow;
@@ -13,6 +14,7 @@
 //! must not know PTX, LLVM or any driver.
 
 pub mod exec;
+pub mod infer;
 pub mod layout;
 mod lower;
 

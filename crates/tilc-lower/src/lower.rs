@@ -18,6 +18,7 @@
 
 mod mma;
 
+use crate::infer::Inferred;
 use crate::layout::{ThreadMap, default_layout, default_vector, local_remap};
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
@@ -89,6 +90,9 @@ struct Tile {
     layout: Rc<RegisterLayout>,
     map: Rc<ThreadMap>,
     regs: Vec<simt::Value>,
+    /// Every element is one block-uniform value (`regs` all equal and the same in every
+    /// thread): such a tile is free to produce in any layout.
+    uniform: bool,
 }
 
 /// What a VM value is in the SIMT program.
@@ -151,7 +155,6 @@ pub fn lower(k: &vm::Kernel, opts: &Options) -> R<Lowered> {
     let mut lx = Lx {
         k,
         b,
-        opts: opts.clone(),
         threads,
         env: HashMap::new(),
         globals,
@@ -161,6 +164,8 @@ pub fn lower(k: &vm::Kernel, opts: &Options) -> R<Lowered> {
         shared_of: HashMap::new(),
         scratch_needed: 0,
         info: LoweringInfo { threads: threads as u32, ..LoweringInfo::default() },
+        inferred: crate::infer::infer(k, threads, opts.mma),
+        cur_inst: None,
     };
     for (v, sv) in params {
         lx.env.insert(v, Lv::Scalar(sv));
@@ -189,7 +194,6 @@ pub fn lower(k: &vm::Kernel, opts: &Options) -> R<Lowered> {
 struct Lx<'a> {
     k: &'a vm::Kernel,
     b: Builder,
-    opts: Options,
     threads: usize,
     env: HashMap<vm::Value, Lv>,
     globals: HashMap<vm::Global, simt::Value>,
@@ -203,6 +207,10 @@ struct Lx<'a> {
     /// Largest scratch area any operation needs.
     scratch_needed: u32,
     info: LoweringInfo,
+    /// The layouts and mma plans decided by [`crate::infer`].
+    inferred: Inferred,
+    /// The instruction being lowered (its result's inferred layout is the one to produce).
+    cur_inst: Option<vm::Inst>,
 }
 
 fn align_up(x: u32, a: u32) -> u32 {
@@ -337,7 +345,24 @@ impl Lx<'_> {
 
     fn make_tile(&self, dtype: DType, shape: Vec<usize>, layout: RegisterLayout, regs: Vec<simt::Value>) -> Tile {
         let map = Rc::new(ThreadMap::new(&layout));
-        Tile { dtype, shape, layout: Rc::new(layout), map, regs }
+        Tile { dtype, shape, layout: Rc::new(layout), map, regs, uniform: false }
+    }
+
+    /// A tile whose every element is the block-uniform scalar `s`.
+    fn make_uniform(&self, dtype: DType, shape: Vec<usize>, layout: RegisterLayout, s: simt::Value) -> Tile {
+        let n = layout.local_size();
+        Tile { uniform: true, ..self.make_tile(dtype, shape, layout, vec![s; n]) }
+    }
+
+    /// The inferred layout of the current instruction's result (the default when inference
+    /// has none, e.g. for an instruction without a tile result).
+    fn result_layout(&self, dtype: DType, shape: &[usize]) -> RegisterLayout {
+        self.cur_inst
+            .and_then(|i| self.k.insts[i].result)
+            .and_then(|r| self.inferred.layouts.get(&r))
+            .filter(|l| l.shape() == shape)
+            .cloned()
+            .unwrap_or_else(|| self.default_layout_for(dtype, shape))
     }
 
     fn default_layout_for(&self, dtype: DType, shape: &[usize]) -> RegisterLayout {
@@ -430,6 +455,7 @@ impl Lx<'_> {
         let data = &k.insts[i];
         let span = data.span;
         let result_ty = data.result.map(|r| k.ty(r).clone());
+        self.cur_inst = Some(i);
         match &data.kind {
             InstKind::Const(c) => {
                 let d = result_ty.as_ref().map(Type::dtype).unwrap_or(DType::Int(32));
@@ -441,7 +467,7 @@ impl Lx<'_> {
                 self.set(i, Lv::Scalar(v));
             }
             InstKind::Iota { dtype, shape, axis } => {
-                let layout = self.default_layout_for(*dtype, shape);
+                let layout = self.result_layout(*dtype, shape);
                 let map = ThreadMap::new(&layout);
                 let tc = self.thread_coords(&map);
                 let mut regs = Vec::with_capacity(map.slots);
@@ -477,9 +503,8 @@ impl Lx<'_> {
             InstKind::Full { value, shape } => {
                 let s = self.scalar(*value, span)?;
                 let d = k.ty(*value).dtype();
-                let layout = self.default_layout_for(d, shape);
-                let n = layout.local_size();
-                let t = self.make_tile(d, shape.clone(), layout, vec![s; n]);
+                let layout = self.result_layout(d, shape);
+                        let t = self.make_uniform(d, shape.clone(), layout, s);
                 self.set(i, Lv::Tile(t));
             }
             InstKind::LoadGlobal { global, offsets, shape } => {
@@ -524,14 +549,14 @@ impl Lx<'_> {
             InstKind::Transpose { x, perm } => {
                 let out = self.result_tile_type(i).expect("transpose has a tile result");
                 let src = self.tile(*x, span)?;
-                let layout = self.default_layout_for(out.dtype, &out.shape);
+                let layout = self.result_layout(out.dtype, &out.shape);
                 let regs = self.convert(&src, &layout, &out.shape, &Remap::Transpose(perm.clone()))?;
                 let t = self.make_tile(out.dtype, out.shape.clone(), layout, regs);
                 self.set(i, Lv::Tile(t));
             }
             InstKind::Reshape { x, shape } => {
                 let src = self.tile(*x, span)?;
-                let layout = self.reshape_layout(&src, shape);
+                let layout = self.result_layout(src.dtype, shape);
                 let regs = self.convert(&src, &layout, shape, &Remap::Reshape)?;
                 let t = self.make_tile(src.dtype, shape.clone(), layout, regs);
                 self.set(i, Lv::Tile(t));
@@ -540,12 +565,11 @@ impl Lx<'_> {
                 let d = k.ty(*x).dtype();
                 let t = match self.get(*x, span)? {
                     Lv::Scalar(s) => {
-                        let layout = self.default_layout_for(d, shape);
-                        let n = layout.local_size();
-                        self.make_tile(d, shape.clone(), layout, vec![s; n])
+                        let layout = self.result_layout(d, shape);
+                        self.make_uniform(d, shape.clone(), layout, s)
                     }
                     Lv::Tile(src) => {
-                        let layout = self.default_layout_for(d, shape);
+                        let layout = self.result_layout(d, shape);
                         let regs = self.convert(&src, &layout, shape, &Remap::Broadcast)?;
                         self.make_tile(d, shape.clone(), layout, regs)
                     }
@@ -778,13 +802,7 @@ impl Lx<'_> {
                 .collect::<R<_>>()?;
             return Ok(Lv::Scalar(f(self, &s)?));
         };
-        let layout = vals
-            .iter()
-            .find_map(|v| match v {
-                Lv::Tile(t) if t.shape == out.shape => Some((*t.layout).clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| self.default_layout_for(out.dtype, &out.shape));
+        let layout = self.result_layout(out.dtype, &out.shape);
         let slots = layout.local_size();
         let mut per_operand: Vec<Vec<simt::Value>> = Vec::new();
         for v in &vals {
@@ -872,7 +890,7 @@ impl Lx<'_> {
                     let r = SimtRounding::Stochastic { seed, index: index_regs[j] };
                     regs.push(codec::convert(&mut self.b, from, to, v, r, ov));
                 }
-                Ok(Lv::Tile(Tile { dtype: to, regs, ..t }))
+                Ok(Lv::Tile(Tile { dtype: to, regs, uniform: false, ..t }))
             }
             Lv::Shared { .. } => err(span, "cast of a shared tensor"),
         }
@@ -902,6 +920,12 @@ impl Lx<'_> {
         let same = matches!(remap, Remap::Broadcast | Remap::Reshape) && src_shape == dst_shape && *src.layout == *dst;
         if same {
             return Ok(src.regs.clone());
+        }
+        // A uniform fill (every register the same value) is free in any layout.
+        if src.uniform
+            && let Some(&first) = src.regs.first()
+        {
+            return Ok(vec![first; dst.local_size()]);
         }
         let f = |c: &[usize]| remap.source_of(c, dst_shape, &src_shape);
         if let Some(slots) = local_remap(&src.layout, dst, self.threads, &f) {
@@ -981,15 +1005,6 @@ impl Lx<'_> {
             };
             self.b.store(Space::Shared, p, v, primary);
         }
-    }
-
-    /// The layout of a reshape's result: the source's when it maps cleanly (a free reshape),
-    /// else the default.
-    fn reshape_layout(&self, src: &Tile, shape: &[usize]) -> RegisterLayout {
-        if let Ok(l) = tilc_layout::reshape(&src.layout, shape) {
-            return l;
-        }
-        self.default_layout_for(src.dtype, shape)
     }
 
     // ----- global memory -----
@@ -1199,7 +1214,7 @@ impl Lx<'_> {
 
     fn load_global(&mut self, g: vm::Global, offsets: &[vm::Value], shape: &[usize], span: Span) -> R<Tile> {
         let d = self.k.globals[g].dtype;
-        let layout = self.default_layout_for(d, shape);
+        let layout = self.result_layout(d, shape);
         let map = ThreadMap::new(&layout);
         let offs: Vec<simt::Value> = offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
         let ext = self.global_shape(g, span)?;
@@ -1228,7 +1243,7 @@ impl Lx<'_> {
             Lv::Tile(t) => t,
             Lv::Scalar(s) => {
                 let layout = self.default_layout_for(d, &[1]);
-                self.make_tile(d, vec![1], layout, vec![s])
+                self.make_uniform(d, vec![1], layout, s)
             }
             Lv::Shared { .. } => return err(span, "store of a shared tensor"),
         };
@@ -1259,7 +1274,7 @@ impl Lx<'_> {
     fn load_shared(&mut self, sh: vm::Value, offsets: &[vm::Value], shape: &[usize], span: Span) -> R<Tile> {
         let (base, tt) = self.shared_of_value(sh, span)?;
         let d = tt.dtype;
-        let layout = self.default_layout_for(d, shape);
+        let layout = self.result_layout(d, shape);
         let map = ThreadMap::new(&layout);
         let offs: Vec<simt::Value> = offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
         let ext: Vec<simt::Value> = tt.shape.iter().map(|&n| self.i64c(n as i64)).collect();
@@ -1318,7 +1333,7 @@ impl Lx<'_> {
         let from = src.dtype;
         if from.bits() == to.bits() {
             // Same width: element i is element i, re-read as `to`.
-            let layout = self.reshape_layout(&src, shape);
+            let layout = self.result_layout(to, shape);
             let regs = self.convert(&src, &layout, shape, &Remap::Reshape)?;
             let regs = regs
                 .into_iter()
@@ -1349,7 +1364,7 @@ impl Lx<'_> {
             self.write_code(Space::Shared, None, base, from, lin, code, primary);
         }
         self.b.barrier();
-        let layout = self.default_layout_for(to, shape);
+        let layout = self.result_layout(to, shape);
         let dmap = ThreadMap::new(&layout);
         let tc = self.thread_coords(&dmap);
         let mut regs = Vec::with_capacity(dmap.slots);
@@ -1393,7 +1408,7 @@ impl Lx<'_> {
         let len = src.shape[axis];
         let inner: usize = src.shape[axis + 1..].iter().product();
         let outer_n: usize = src.shape[..axis].iter().product();
-        let layout = self.default_layout_for(d, out_shape);
+        let layout = self.result_layout(d, out_shape);
         let dmap = ThreadMap::new(&layout);
         let tc = self.thread_coords(&dmap);
         let ty = codec::carrier(d);
@@ -1462,10 +1477,8 @@ impl Lx<'_> {
         let tb = self.tile(b, span)?;
         let tcv = self.tile(c, span)?;
         let (m, kk, n) = (ta.shape[0], ta.shape[1], tb.shape[1]);
-        if self.opts.mma
-            && let Some(t) = mma::try_lower(self, &ta, &tb, &tcv, span)?
-        {
-            return Ok(t);
+        if let Some(plan) = self.cur_inst.and_then(|i| self.inferred.mma.get(&i)).cloned() {
+            return mma::lower(self, &plan, &ta, &tb, &tcv);
         }
         self.info.dots.push(format!("dot {}[{m}, {kk}] x {}[{kk}, {n}] -> {}: generic loop over shared memory", ta.dtype, tb.dtype, tcv.dtype));
         let a_bytes = 4 * (m * kk) as u32;
@@ -1525,7 +1538,7 @@ impl Lx<'_> {
             regs.push(r);
         }
         self.b.barrier();
-        Ok(Tile { regs, ..tcv })
+        Ok(Tile { regs, uniform: false, ..tcv })
     }
 
     // ----- hadamard -----
@@ -1604,7 +1617,7 @@ impl Lx<'_> {
             regs.push(codec::round_value(&mut self.b, d, v));
         }
         self.b.barrier();
-        Ok(Tile { regs, ..src })
+        Ok(Tile { regs, uniform: false, ..src })
     }
 
     // ----- variables and control flow -----
@@ -1612,11 +1625,17 @@ impl Lx<'_> {
     fn assign(&mut self, var: vm::Value, value: vm::Value, span: Span) -> R<()> {
         let v = self.get(value, span)?;
         let new = match (self.env.get(&var).cloned(), v) {
-            (Some(Lv::Tile(old)), Lv::Tile(t)) => {
-                let regs = self.convert(&t, &old.layout, &old.shape, &Remap::Broadcast)?;
-                Lv::Tile(Tile { regs, ..old })
+            (_, Lv::Tile(t)) => {
+                // The variable's inferred layout, else the one it has, else the value's.
+                let target = match (self.inferred.layouts.get(&var), self.env.get(&var)) {
+                    (Some(l), _) => l.clone(),
+                    (None, Some(Lv::Tile(old))) => (*old.layout).clone(),
+                    _ => (*t.layout).clone(),
+                };
+                let regs = self.convert(&t, &target, &t.shape, &Remap::Broadcast)?;
+                Lv::Tile(self.make_tile(t.dtype, t.shape.clone(), target, regs))
             }
-            (Some(Lv::Tile(old)), Lv::Scalar(s)) => Lv::Tile(Tile { regs: vec![s; old.regs.len()], ..old }),
+            (Some(Lv::Tile(old)), Lv::Scalar(s)) => Lv::Tile(Tile { regs: vec![s; old.regs.len()], uniform: true, ..old }),
             (_, v) => v,
         };
         self.env.insert(var, new);
@@ -1651,6 +1670,20 @@ impl Lx<'_> {
 
     /// Makes sure every var has a value (zeros in the default layout when not yet assigned) and
     /// returns their flattened registers.
+    /// Brings every tile variable in `vars` into its inferred layout (free for uniform fills),
+    /// so that loop-carried and branch-merged registers agree.
+    fn normalize_vars(&mut self, vars: &[vm::Value]) -> R<()> {
+        for &v in vars {
+            let (Some(Lv::Tile(t)), Some(l)) = (self.env.get(&v).cloned(), self.inferred.layouts.get(&v).cloned()) else { continue };
+            if *t.layout != l {
+                let regs = self.convert(&t, &l, &t.shape, &Remap::Broadcast)?;
+                let nt = self.make_tile(t.dtype, t.shape.clone(), l, regs);
+                self.env.insert(v, Lv::Tile(nt));
+            }
+        }
+        Ok(())
+    }
+
     fn flatten_vars(&mut self, vars: &[vm::Value]) -> Vec<simt::Value> {
         let mut out = Vec::new();
         for &v in vars {
@@ -1659,10 +1692,9 @@ impl Lx<'_> {
                 let lv = match &ty {
                     Type::Scalar(d) => Lv::Scalar(self.zero_of(codec::carrier(*d))),
                     Type::Tile(t) => {
-                        let layout = self.default_layout_for(t.dtype, &t.shape);
+                        let layout = self.inferred.layouts.get(&v).cloned().unwrap_or_else(|| self.default_layout_for(t.dtype, &t.shape));
                         let z = self.zero_of(codec::carrier(t.dtype));
-                        let n = layout.local_size();
-                        Lv::Tile(self.make_tile(t.dtype, t.shape.clone(), layout, vec![z; n]))
+                        Lv::Tile(self.make_uniform(t.dtype, t.shape.clone(), layout, z))
                     }
                     Type::Shared(_) => continue,
                 };
@@ -1689,7 +1721,7 @@ impl Lx<'_> {
                 Some(Lv::Tile(t)) => {
                     let n = t.regs.len();
                     at += n;
-                    Lv::Tile(Tile { regs: vals[at - n..at].to_vec(), ..t.clone() })
+                    Lv::Tile(Tile { regs: vals[at - n..at].to_vec(), uniform: false, ..t.clone() })
                 }
                 _ => continue,
             };
@@ -1704,6 +1736,7 @@ impl Lx<'_> {
         let st = self.scalar(step, span)?;
         let (lo, hi, st) = (self.to_i32(lo), self.to_i32(hi), self.to_i32(st));
         let vars = self.assigned_vars(body);
+        self.normalize_vars(&vars)?;
         let init = self.flatten_vars(&vars);
         let unroll = match unroll {
             None => Unroll::None,
@@ -1740,6 +1773,7 @@ impl Lx<'_> {
         vars.extend(self.assigned_vars(else_body));
         vars.sort();
         vars.dedup();
+        self.normalize_vars(&vars)?;
         let init = self.flatten_vars(&vars);
         let tys: Vec<ST> = init.iter().map(|&v| self.b.kernel().ty(v)).collect();
         let saved = self.env.clone();

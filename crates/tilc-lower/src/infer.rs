@@ -1,0 +1,291 @@
+//! Layout inference on a VM kernel: a register layout for every tile value and mutable tile
+//! variable, and a tensor-core plan for every `dot` that gets one. The lowering reads these side
+//! tables; it never decides a layout itself.
+//!
+//! Rules (see also [`crate::layout`]'s module doc):
+//! - loads, `iota`, `full`, `broadcast`, `transpose`, `reduce`, and `view`s that change the
+//!   element width get the default layout of their shape;
+//! - elementwise operations, casts and `where` take the layout of their first tile operand of
+//!   the result's shape (others are converted);
+//! - `reshape` and same-width `view`s keep the source's layout reshaped when the algebra allows
+//!   it ([`tilc_layout::reshape`]); `hadamard` keeps its operand's;
+//! - `dot` takes the accumulator fragment layout of its mma plan ([`MmaPlan`]) when one exists,
+//!   else its accumulator operand's layout;
+//! - a mutable tile variable has one layout for its whole life: that of the first value
+//!   assigned to it that is not a uniform fill (`full`, a scalar broadcast) — a fill costs
+//!   nothing to produce in any layout — so an accumulator initialised with `zeros` lives in the
+//!   layout its loop computes, usually the mma accumulator's. Since reading a variable gives its
+//!   layout to what is computed from it, the rules run to a fixed point (a few rounds).
+
+use crate::layout::{default_layout, default_vector};
+use std::collections::HashMap;
+use tilc_dtype::{DType, FloatFormat};
+use tilc_layout::RegisterLayout;
+use tilc_layout::fragments::{self, MmaKind as FragKind};
+use tilc_layout::register::{compose, local, spatial};
+use tilc_simt::{Fp8Format, MmaKind};
+use tilc_vm::{self as vm, InstKind, Type};
+
+/// How a `dot` runs on tensor cores.
+#[derive(Clone, Debug)]
+pub struct MmaPlan {
+    /// The SIMT atom.
+    pub kind: MmaKind,
+    /// Atom shape (m, n, k).
+    pub mnk: (usize, usize, usize),
+    /// Warp grid over the accumulator.
+    pub warps: (usize, usize),
+    /// Atom repeats per warp (rows, columns) and k-steps.
+    pub repeats: (usize, usize, usize),
+    /// Layouts of A, B and C (= the result).
+    pub a: RegisterLayout,
+    /// B's layout.
+    pub b: RegisterLayout,
+    /// C's layout.
+    pub c: RegisterLayout,
+    /// The accumulator fragment, for the e-graph's factor query.
+    pub c_atom: tilc_layout::LayoutExpr,
+}
+
+fn fits_s8(d: DType) -> bool {
+    match d {
+        DType::Int(b) => b <= 8,
+        DType::UInt(b) => b <= 7,
+        DType::Float(_) => false,
+    }
+}
+
+/// The atom for these operand and accumulator types.
+fn select(a: DType, b: DType, c: DType) -> Option<(MmaKind, FragKind)> {
+    if c == DType::Int(32) && fits_s8(a) && fits_s8(b) {
+        return Some((MmaKind::S8S32, FragKind::M16N8K32I8));
+    }
+    if c != DType::Float(FloatFormat::F32) || a != b {
+        return None;
+    }
+    match a.to_string().as_str() {
+        "f16" => Some((MmaKind::F16F32, FragKind::M16N8K16F16)),
+        "bf16" => Some((MmaKind::Bf16F32, FragKind::M16N8K16F16)),
+        "f8e4m3" => Some((MmaKind::Fp8F32(Fp8Format::E4M3), FragKind::M16N8K32F8)),
+        "f8e5m2" => Some((MmaKind::Fp8F32(Fp8Format::E5M2), FragKind::M16N8K32F8)),
+        _ => None,
+    }
+}
+
+/// The tensor-core plan for `a[m, k] · b[k, n] + c` on a block of `threads`, or `None`.
+///
+/// The block's warps form a `wm × wn` grid over the accumulator; each warp repeats the atom
+/// `rm × rn` times:
+///
+/// ```text
+/// C = spatial(wm, wn) * local(rm, rn) * atom.c
+/// A = spatial(wm, 1) * replica(wn) * local(rm, kk) * atom.a      (each warp row shares A)
+/// B = replica(wm) * spatial(1, wn) * local(kk, rn) * atom.b      (each warp column shares B)
+/// ```
+///
+/// The grid minimises the fragment registers of A and B per thread.
+pub fn mma_plan(a: DType, b: DType, c: DType, (m, k, n): (usize, usize, usize), threads: usize) -> Option<MmaPlan> {
+    let (kind, frag_kind) = select(a, b, c)?;
+    let frags = fragments::mma(frag_kind);
+    let (am, an, ak) = frags.mnk;
+    if m % am != 0 || n % an != 0 || k % ak != 0 || threads % 32 != 0 {
+        return None;
+    }
+    let warps = threads / 32;
+    let (tm, tn, kk) = (m / am, n / an, k / ak);
+    let (atom_a, atom_b, atom_c) = (frags.a.eval(), frags.b.eval(), frags.c.eval());
+    let (sa, sb) = (atom_a.local_size(), atom_b.local_size());
+    let mut best: Option<(usize, usize, usize)> = None;
+    for wm in 1..=warps {
+        if warps % wm != 0 || tm % wm != 0 || tn % (warps / wm) != 0 {
+            continue;
+        }
+        let wn = warps / wm;
+        let cost = (tm / wm) * kk * sa + kk * (tn / wn) * sb;
+        if best.is_none_or(|(_, _, c)| cost < c) {
+            best = Some((wm, wn, cost));
+        }
+    }
+    let (wm, wn, _) = best?;
+    let (rm, rn) = (tm / wm, tn / wn);
+    let c_layout = compose(&compose(&spatial(&[wm, wn]), &local(&[rm, rn])), &atom_c);
+    let a_outer = compose(&compose(&spatial(&[wm, 1]), &RegisterLayout::replica(wn)), &local(&[rm, kk]));
+    let b_outer = compose(&compose(&RegisterLayout::replica(wm), &spatial(&[1, wn])), &local(&[kk, rn]));
+    let plan = MmaPlan {
+        kind,
+        mnk: (am, an, ak),
+        warps: (wm, wn),
+        repeats: (rm, rn, kk),
+        a: compose(&a_outer, &atom_a),
+        b: compose(&b_outer, &atom_b),
+        c: c_layout,
+        c_atom: frags.c,
+    };
+    [&plan.a, &plan.b, &plan.c].iter().all(|l| l.num_threads() == threads).then_some(plan)
+}
+
+/// The result of inference.
+#[derive(Clone, Debug, Default)]
+pub struct Inferred {
+    /// The layout of every tile value and tile variable.
+    pub layouts: HashMap<vm::Value, RegisterLayout>,
+    /// The tensor-core plan of each `dot` that has one.
+    pub mma: HashMap<vm::Inst, MmaPlan>,
+}
+
+/// The default layout of a tile of `dtype` and `shape` on `threads` threads.
+pub fn default_for(dtype: DType, shape: &[usize], threads: usize) -> RegisterLayout {
+    default_layout(shape, threads, default_vector(dtype.bits(), shape[shape.len() - 1]))
+}
+
+/// Infers layouts for `k` on blocks of `threads` threads; `use_mma` allows tensor-core plans.
+pub fn infer(k: &vm::Kernel, threads: usize, use_mma: bool) -> Inferred {
+    let mut inf = Inferred::default();
+    let mut var_layout: HashMap<vm::Value, RegisterLayout> = HashMap::new();
+    for _round in 0..4 {
+        let mut st = Round { k, threads, use_mma, out: Inferred::default(), vars: &var_layout, assigned: HashMap::new() };
+        st.body(&k.body);
+        let mut next = var_layout.clone();
+        for (var, layout) in &st.assigned {
+            next.insert(*var, layout.clone());
+        }
+        inf = st.out;
+        if next == var_layout {
+            break;
+        }
+        var_layout = next;
+    }
+    for (v, l) in var_layout {
+        inf.layouts.insert(v, l);
+    }
+    inf
+}
+
+struct Round<'a> {
+    k: &'a vm::Kernel,
+    threads: usize,
+    use_mma: bool,
+    out: Inferred,
+    /// Variable layouts decided by earlier rounds.
+    vars: &'a HashMap<vm::Value, RegisterLayout>,
+    /// The first non-fill layout assigned to each variable in this round.
+    assigned: HashMap<vm::Value, RegisterLayout>,
+}
+
+impl Round<'_> {
+    fn tile_type(&self, v: vm::Value) -> Option<&vm::TileType> {
+        self.k.ty(v).as_tile()
+    }
+
+    fn default(&self, v: vm::Value) -> Option<RegisterLayout> {
+        let t = self.tile_type(v)?;
+        Some(default_for(t.dtype, &t.shape, self.threads))
+    }
+
+    /// The layout a read of `v` sees.
+    fn of(&self, v: vm::Value) -> Option<RegisterLayout> {
+        self.tile_type(v)?;
+        if matches!(self.k.values[v].def, vm::ValueDef::Var) {
+            return self.vars.get(&v).cloned().or_else(|| self.default(v));
+        }
+        self.out.layouts.get(&v).cloned().or_else(|| self.default(v))
+    }
+
+    /// Whether `v` is a uniform fill (free in any layout).
+    fn is_fill(&self, v: vm::Value) -> bool {
+        match self.k.values[v].def {
+            vm::ValueDef::Inst(i) => match &self.k.insts[i].kind {
+                InstKind::Full { .. } => true,
+                InstKind::Broadcast { x, .. } => self.k.ty(*x).is_scalar(),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    fn body(&mut self, body: &[vm::Inst]) {
+        for &i in body {
+            self.inst(i);
+        }
+    }
+
+    fn inst(&mut self, i: vm::Inst) {
+        let k = self.k;
+        let data = &k.insts[i];
+        let result = data.result;
+        let layout = match &data.kind {
+            InstKind::Unary { x, .. } => self.elementwise(result, &[*x]),
+            InstKind::Binary { a, b, .. } => self.elementwise(result, &[*a, *b]),
+            InstKind::Select { cond, a, b } => self.elementwise(result, &[*cond, *a, *b]),
+            InstKind::Cast { x, .. } => self.elementwise(result, &[*x]),
+            InstKind::Reshape { x, shape } => self.reshaped(*x, shape, result),
+            InstKind::View { x, dtype, shape } => {
+                if k.ty(*x).dtype().bits() == dtype.bits() {
+                    self.reshaped(*x, shape, result)
+                } else {
+                    result.and_then(|r| self.default(r))
+                }
+            }
+            InstKind::Hadamard { x, .. } => self.of(*x),
+            InstKind::Dot { a, b, c } => {
+                let (ta, tb, tc) = (self.tile_type(*a).cloned(), self.tile_type(*b).cloned(), self.tile_type(*c).cloned());
+                match (ta, tb, tc) {
+                    (Some(ta), Some(tb), Some(tc)) if self.use_mma => {
+                        match mma_plan(ta.dtype, tb.dtype, tc.dtype, (ta.shape[0], ta.shape[1], tb.shape[1]), self.threads) {
+                            Some(plan) => {
+                                let c = plan.c.clone();
+                                self.out.mma.insert(i, plan);
+                                Some(c)
+                            }
+                            None => self.of(*c),
+                        }
+                    }
+                    _ => self.of(*c),
+                }
+            }
+            InstKind::Assign { var, value } => {
+                if self.tile_type(*var).is_some() && !self.is_fill(*value) && !self.assigned.contains_key(var)
+                    && let Some(l) = self.of(*value)
+                {
+                    self.assigned.insert(*var, l);
+                }
+                None
+            }
+            InstKind::For { body, .. } => {
+                self.body(body);
+                None
+            }
+            InstKind::If { then_body, else_body, .. } => {
+                self.body(then_body);
+                self.body(else_body);
+                None
+            }
+            InstKind::While { cond_body, body, .. } => {
+                self.body(cond_body);
+                self.body(body);
+                None
+            }
+            _ => result.and_then(|r| self.default(r)),
+        };
+        if let (Some(r), Some(l)) = (result, layout)
+            && matches!(k.ty(r), Type::Tile(_))
+        {
+            self.out.layouts.insert(r, l);
+        }
+    }
+
+    fn elementwise(&self, result: Option<vm::Value>, operands: &[vm::Value]) -> Option<RegisterLayout> {
+        let r = result?;
+        let shape = &self.tile_type(r)?.shape;
+        operands
+            .iter()
+            .find(|&&o| self.tile_type(o).is_some_and(|t| &t.shape == shape))
+            .and_then(|&o| self.of(o))
+            .or_else(|| self.default(r))
+    }
+
+    fn reshaped(&self, x: vm::Value, shape: &[usize], result: Option<vm::Value>) -> Option<RegisterLayout> {
+        let src = self.of(x)?;
+        tilc_layout::reshape(&src, shape).ok().or_else(|| result.and_then(|r| self.default(r)))
+    }
+}
