@@ -40,16 +40,22 @@ pub fn default_layout(shape: &[usize], threads: usize, vec: usize) -> RegisterLa
     compose(&outer, &local(&inner_shape))
 }
 
-/// How many consecutive elements of the last axis a thread should hold by default for a dtype
-/// of `bits` bits: as many as fill 32 bits for sub-word types (so a thread's elements of one
-/// row come from few words), one otherwise.
+/// How many consecutive elements of the last axis a thread holds by default for a dtype of
+/// `bits` bits: enough for one 128-bit access for byte-sized types (16 × i8, 8 × f16, 4 × f32),
+/// and the fewest that fill whole 32-bit words for sub-byte types (8 × u4, 32 × u3, 16 × u6),
+/// so that a row's elements come from aligned words without straddling; fewer when the extent
+/// `last` does not allow it.
 pub fn default_vector(bits: u32, last: usize) -> usize {
-    let want = if bits < 32 { (32 / bits.max(1)) as usize } else { 1 };
+    let want = if bits % 8 == 0 { (128 / bits.max(8)) as usize } else { (32 / gcd_u32(bits, 32)) as usize };
     let mut v = want.min(last).max(1);
     while v > 1 && last % v != 0 {
         v -= 1;
     }
     v
+}
+
+fn gcd_u32(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd_u32(b, a % b) }
 }
 
 /// A layout padded with replication so it spans exactly `threads` threads; `None` when it needs

@@ -1220,21 +1220,119 @@ impl Lx<'_> {
         let ext = self.global_shape(g, span)?;
         let base = self.globals[&g];
         let elems = self.placed_elements(&map, &offs, &ext, true);
-        let mut regs = Vec::with_capacity(elems.len());
-        for (mask, lin) in elems {
-            let code = self.read_code(Space::Global, Some(base), 0, d, lin, mask);
-            regs.push(codec::decode(&mut self.b, d, code));
-        }
-        let width = if d.bits() % 8 == 0 { d.bits() } else { 32 };
-        self.info.global_loads.push(format!(
-            "{} : {}{} — {} elements per thread, one {}-bit access per element",
-            self.k.globals[g].name,
-            d,
-            vm::ShapeDisplay(shape),
-            map.slots,
-            width
-        ));
+        let code_ty = codec::code_type(d);
+        let run = vector_run(&layout, d.bits());
+        let scalar_width = if d.bits() % 8 == 0 { d.bits() } else { 32 };
+        let codes = match run {
+            Some(v) if offs.len() == ext.len() => {
+                // Versioned: whole runs of `v` elements with one aligned access each when the
+                // row length and the column offset are multiples of `v` (a block-uniform test);
+                // element by element otherwise.
+                let last = ext.len() - 1;
+                let vv = self.i64c(v as i64);
+                let r0 = self.b.binary(SB::RemS, ext[last], vv);
+                let off = self.to_i64(offs[last]);
+                let r1 = self.b.binary(SB::RemS, off, vv);
+                let both = self.b.binary(SB::Or, r0, r1);
+                let z = self.i64c(0);
+                let aligned = self.b.cmp(CmpOp::Eq, both, z);
+                let tys = vec![code_ty; elems.len()];
+                let mut outer = std::mem::replace(&mut self.b, Builder::new("", [1, 1, 1]));
+                let cell = std::cell::RefCell::new(&mut *self);
+                let res = outer.if_else(
+                    aligned,
+                    &tys,
+                    |b| {
+                        let mut lx = cell.borrow_mut();
+                        std::mem::swap(b, &mut lx.b);
+                        let out = lx.read_runs(base, d, &elems, v);
+                        std::mem::swap(b, &mut lx.b);
+                        out
+                    },
+                    |b| {
+                        let mut lx = cell.borrow_mut();
+                        std::mem::swap(b, &mut lx.b);
+                        let out = elems.iter().map(|&(mask, lin)| lx.read_code(Space::Global, Some(base), 0, d, lin, mask)).collect();
+                        std::mem::swap(b, &mut lx.b);
+                        out
+                    },
+                );
+                self.b = outer;
+                self.info.global_loads.push(format!(
+                    "{} : {}{} — {} elements per thread in runs of {v}: one {}-bit access per run when the row length and column offset are multiples of {v}, else one {scalar_width}-bit access per element",
+                    self.k.globals[g].name,
+                    d,
+                    vm::ShapeDisplay(shape),
+                    map.slots,
+                    v * d.bits() as usize,
+                ));
+                res
+            }
+            _ => {
+                self.info.global_loads.push(format!(
+                    "{} : {}{} — {} elements per thread, one {scalar_width}-bit access per element",
+                    self.k.globals[g].name,
+                    d,
+                    vm::ShapeDisplay(shape),
+                    map.slots,
+                ));
+                elems.iter().map(|&(mask, lin)| self.read_code(Space::Global, Some(base), 0, d, lin, mask)).collect()
+            }
+        };
+        let regs = codes.into_iter().map(|c| codec::decode(&mut self.b, d, c)).collect();
         Ok(self.make_tile(d, shape.to_vec(), layout, regs))
+    }
+
+    /// Reads runs of `v` consecutive elements (slots `j0 .. j0 + v`, the first at a multiple of
+    /// `v` in the tensor) with one access of `v · bits` bits each (several 32-bit words when that
+    /// is not 4, 8 or 16 bytes), and cuts the codes out with constant shifts.
+    fn read_runs(&mut self, base: simt::Value, d: DType, elems: &[(Option<simt::Value>, simt::Value)], v: usize) -> Vec<simt::Value> {
+        let bits = d.bits() as usize;
+        let total = v * bits;
+        let mut out = Vec::with_capacity(elems.len());
+        for run in elems.chunks(v) {
+            let (mask, lin) = run[0];
+            let bc = self.i64c(bits as i64);
+            let bitpos = self.b.mul(lin, bc);
+            let three = self.i64c(3);
+            let byte = self.b.binary(SB::ShrU, bitpos, three);
+            let addr = self.b.ptr_add(base, byte);
+            let words: Vec<simt::Value> = match total / 32 {
+                n @ (2 | 4) => {
+                    let vec = self.b.load(Space::Global, ST::Vector(simt::Scalar::I32, n as u8), addr, mask);
+                    (0..n).map(|w| self.b.extract(vec, w as u8)).collect()
+                }
+                1 => vec![self.b.load(Space::Global, ST::I32, addr, mask)],
+                n => (0..n)
+                    .map(|w| {
+                        let o = self.i64c(4 * w as i64);
+                        let a = self.b.ptr_add(addr, o);
+                        self.b.load(Space::Global, ST::I32, a, mask)
+                    })
+                    .collect(),
+            };
+            for e in 0..v {
+                let bit = e * bits;
+                let (w, sh) = (bit / 32, (bit % 32) as i32);
+                let code = if bits == 32 {
+                    words[w]
+                } else {
+                    let lo = words[w];
+                    let part = if sh as usize + bits > 32 {
+                        let hi = words[w + 1];
+                        let n = self.i32c(sh as i64);
+                        self.b.shf(simt::ShfDir::Right, simt::ShfMode::Clamp, lo, hi, n)
+                    } else {
+                        let n = self.i32c(sh as i64);
+                        self.b.shr_u(lo, n)
+                    };
+                    let m = self.i32c(((1u64 << bits) - 1) as i64);
+                    self.b.and(part, m)
+                };
+                out.push(code);
+            }
+        }
+        out
     }
 
     fn store_global(&mut self, g: vm::Global, offsets: &[vm::Value], value: vm::Value, span: Span) -> R<()> {
@@ -1806,6 +1904,26 @@ impl Lx<'_> {
         self.unflatten_vars(&vars, &results);
         Ok(())
     }
+}
+
+/// The length of the runs of consecutive elements of the last axis that each thread of
+/// `layout` holds in consecutive slots, cut down to what one aligned access can read: 4, 8 or
+/// 16 bytes, or a whole number of 32-bit words for sub-byte types. `None` when runs are single
+/// elements.
+fn vector_run(layout: &RegisterLayout, bits: u32) -> Option<usize> {
+    let last_mode = *layout.local_modes().last()?;
+    let dims = layout.mode_dims();
+    let rank = layout.rank();
+    // The innermost local mode must be the minor-most mode of the last axis (stride 1).
+    if dims[last_mode] != rank - 1 || last_mode + 1 != dims.len() {
+        return None;
+    }
+    let run = layout.mode_shape()[last_mode];
+    let bits = bits as usize;
+    (2..=run).rev().filter(|v| run % v == 0).find(|&v| {
+        let total = v * bits;
+        total % 32 == 0 && total <= 256 && (bits % 8 != 0 || matches!(total, 32 | 64 | 128))
+    })
 }
 
 /// One step of a reduction loop (`iv` is the position along the axis).

@@ -141,7 +141,8 @@ macro_rules! simt_cases {
 
 simt_cases! {
     gemm_w3a8: [
-        case("examples/gemm_w3a8.tl", "gemm_w3a8", &[], &[("m", 33.0), ("n", 96.0), ("k", 256.0)]),
+        case("examples/gemm_w3a8.tl", "gemm_w3a8", &[], &[("m", 33.0), ("n", 128.0), ("k", 256.0)]),
+        case("examples/gemm_w3a8.tl", "gemm_w3a8", &[], &[("m", 16.0), ("n", 96.0), ("k", 128.0)]),
         case("examples/gemm_w3a8.tl", "gemm_w3a8", &[("BM", "32"), ("BN", "64"), ("G", "32")], &[("m", 5.0), ("n", 70.0), ("k", 64.0)]),
     ];
     gemm_a16w: [
