@@ -6,7 +6,7 @@ fn main() {
     let defs: Vec<tilc_vm::Define> = args[3..].iter().map(|d| tilc_vm::Define::parse(d).expect("NAME=VALUE")).collect();
     let k = tilc_vm::elaborate_source(&src, Some(name), &defs).expect("elaborates");
     let l = tilc_lower::lower(&k, &tilc_lower::Options::default()).expect("lowers");
-    println!("threads {} shared user {} scratch {} insts {}", l.info.threads, l.info.shared_user_bytes, l.info.shared_scratch_bytes, l.kernel.inst_count());
+    println!("threads {} shared user {} scratch {} insts {} est. registers {}", l.info.threads, l.info.shared_user_bytes, l.info.shared_scratch_bytes, l.kernel.inst_count(), tilc_lower::estimate_registers(&l.kernel));
     for d in &l.info.dots { println!("{d}"); }
     for g in &l.info.global_loads { println!("{g}"); }
 }

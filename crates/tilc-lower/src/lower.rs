@@ -103,6 +103,15 @@ enum Lv {
     Shared { offset: u32, tile: TileType },
 }
 
+/// Where a tile's slots land in a tensor (see [`Lx::placer`]).
+struct Placer {
+    map: ThreadMap,
+    tc: Vec<simt::Value>,
+    offs: Vec<simt::Value>,
+    extents: Vec<simt::Value>,
+    check: bool,
+}
+
 /// How destination coordinates find their source element in a data-movement operation.
 #[derive(Clone, Debug)]
 enum Remap {
@@ -1051,38 +1060,33 @@ impl Lx<'_> {
         })
     }
 
-    /// For each slot of `map` placed at `offsets` in a tensor of `extents`: the in-bounds
-    /// predicate (None when always in bounds) and the I64 row-major linear index.
-    fn placed_elements(
-        &mut self,
-        map: &ThreadMap,
-        offsets: &[simt::Value],
-        extents: &[simt::Value],
-        check: bool,
-    ) -> Vec<(Option<simt::Value>, simt::Value)> {
-        let rank = extents.len();
-        let tile_rank = map.shape.len();
-        let pad = rank - tile_rank;
+    /// Prepares the placement of `map`'s slots at `offsets` in a tensor of `extents`: the
+    /// thread's coordinates, computed once; [`Self::place`] then gives one slot's element.
+    fn placer(&mut self, map: &ThreadMap, offsets: &[simt::Value], extents: &[simt::Value], check: bool) -> Placer {
         let tc = self.thread_coords(map);
         let offs: Vec<simt::Value> = offsets.iter().map(|&o| self.to_i64(o)).collect();
-        let mut out = Vec::with_capacity(map.slots);
-        for j in 0..map.slots {
-            let c = self.slot_coords(map, &tc, j);
-            let mut inb: Option<simt::Value> = None;
-            let mut lin = self.i64c(0);
-            for d in 0..rank {
-                let cd = if d < pad { self.i64c(0) } else { self.to_i64(c[d - pad]) };
-                let g = self.b.add(offs[d], cd);
-                if check {
-                    let ok = self.b.cmp(CmpOp::Ult, g, extents[d]);
-                    inb = Some(self.and_pred(inb, ok));
-                }
-                let m = self.b.mul(lin, extents[d]);
-                lin = self.b.add(m, g);
+        Placer { map: map.clone(), tc, offs, extents: extents.to_vec(), check }
+    }
+
+    /// Slot `j`'s in-bounds predicate (None when not checked) and I64 row-major linear index,
+    /// computed where it is used so that no slot's address stays live across the others.
+    fn place(&mut self, p: &Placer, j: usize) -> (Option<simt::Value>, simt::Value) {
+        let rank = p.extents.len();
+        let pad = rank - p.map.shape.len();
+        let c = self.slot_coords(&p.map, &p.tc, j);
+        let mut inb: Option<simt::Value> = None;
+        let mut lin = self.i64c(0);
+        for d in 0..rank {
+            let cd = if d < pad { self.i64c(0) } else { self.to_i64(c[d - pad]) };
+            let g = self.b.add(p.offs[d], cd);
+            if p.check {
+                let ok = self.b.cmp(CmpOp::Ult, g, p.extents[d]);
+                inb = Some(self.and_pred(inb, ok));
             }
-            out.push((inb, lin));
+            let m = self.b.mul(lin, p.extents[d]);
+            lin = self.b.add(m, g);
         }
-        out
+        (inb, lin)
     }
 
     /// Reads the code of element `lin` (I64) of a packed tensor at `base` (global pointer or
@@ -1219,7 +1223,7 @@ impl Lx<'_> {
         let offs: Vec<simt::Value> = offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
         let ext = self.global_shape(g, span)?;
         let base = self.globals[&g];
-        let elems = self.placed_elements(&map, &offs, &ext, true);
+        let placer = self.placer(&map, &offs, &ext, true);
         let code_ty = codec::code_type(d);
         let run = vector_run(&layout, d.bits());
         let scalar_width = if d.bits() % 8 == 0 { d.bits() } else { 32 };
@@ -1236,7 +1240,7 @@ impl Lx<'_> {
                 let both = self.b.binary(SB::Or, r0, r1);
                 let z = self.i64c(0);
                 let aligned = self.b.cmp(CmpOp::Eq, both, z);
-                let tys = vec![code_ty; elems.len()];
+                let tys = vec![code_ty; map.slots];
                 let mut outer = std::mem::replace(&mut self.b, Builder::new("", [1, 1, 1]));
                 let cell = std::cell::RefCell::new(&mut *self);
                 let res = outer.if_else(
@@ -1245,14 +1249,19 @@ impl Lx<'_> {
                     |b| {
                         let mut lx = cell.borrow_mut();
                         std::mem::swap(b, &mut lx.b);
-                        let out = lx.read_runs(base, d, &elems, v);
+                        let out = lx.read_runs(base, d, &placer, v);
                         std::mem::swap(b, &mut lx.b);
                         out
                     },
                     |b| {
                         let mut lx = cell.borrow_mut();
                         std::mem::swap(b, &mut lx.b);
-                        let out = elems.iter().map(|&(mask, lin)| lx.read_code(Space::Global, Some(base), 0, d, lin, mask)).collect();
+                        let out = (0..map.slots)
+                            .map(|j| {
+                                let (mask, lin) = lx.place(&placer, j);
+                                lx.read_code(Space::Global, Some(base), 0, d, lin, mask)
+                            })
+                            .collect();
                         std::mem::swap(b, &mut lx.b);
                         out
                     },
@@ -1276,7 +1285,12 @@ impl Lx<'_> {
                     vm::ShapeDisplay(shape),
                     map.slots,
                 ));
-                elems.iter().map(|&(mask, lin)| self.read_code(Space::Global, Some(base), 0, d, lin, mask)).collect()
+                (0..map.slots)
+                    .map(|j| {
+                        let (mask, lin) = self.place(&placer, j);
+                        self.read_code(Space::Global, Some(base), 0, d, lin, mask)
+                    })
+                    .collect()
             }
         };
         let regs = codes.into_iter().map(|c| codec::decode(&mut self.b, d, c)).collect();
@@ -1286,12 +1300,12 @@ impl Lx<'_> {
     /// Reads runs of `v` consecutive elements (slots `j0 .. j0 + v`, the first at a multiple of
     /// `v` in the tensor) with one access of `v · bits` bits each (several 32-bit words when that
     /// is not 4, 8 or 16 bytes), and cuts the codes out with constant shifts.
-    fn read_runs(&mut self, base: simt::Value, d: DType, elems: &[(Option<simt::Value>, simt::Value)], v: usize) -> Vec<simt::Value> {
+    fn read_runs(&mut self, base: simt::Value, d: DType, placer: &Placer, v: usize) -> Vec<simt::Value> {
         let bits = d.bits() as usize;
         let total = v * bits;
-        let mut out = Vec::with_capacity(elems.len());
-        for run in elems.chunks(v) {
-            let (mask, lin) = run[0];
+        let mut out = Vec::with_capacity(placer.map.slots);
+        for r in 0..placer.map.slots / v {
+            let (mask, lin) = self.place(placer, r * v);
             let bc = self.i64c(bits as i64);
             let bitpos = self.b.mul(lin, bc);
             let three = self.i64c(3);
@@ -1350,8 +1364,9 @@ impl Lx<'_> {
         let base = self.globals[&g];
         let map = t.map.clone();
         let primary = self.primary_pred(&map);
-        let elems = self.placed_elements(&map, &offs, &ext, true);
-        for (j, (mask, lin)) in elems.into_iter().enumerate() {
+        let placer = self.placer(&map, &offs, &ext, true);
+        for j in 0..map.slots {
+            let (mask, lin) = self.place(&placer, j);
             let code = codec::encode(&mut self.b, d, t.regs[j]);
             let m = match (mask, primary) {
                 (Some(a), Some(p)) => Some(self.b.binary(SB::And, a, p)),
@@ -1376,9 +1391,10 @@ impl Lx<'_> {
         let map = ThreadMap::new(&layout);
         let offs: Vec<simt::Value> = offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
         let ext: Vec<simt::Value> = tt.shape.iter().map(|&n| self.i64c(n as i64)).collect();
-        let elems = self.placed_elements(&map, &offs, &ext, false);
-        let mut regs = Vec::with_capacity(elems.len());
-        for (_, lin) in elems {
+        let placer = self.placer(&map, &offs, &ext, false);
+        let mut regs = Vec::with_capacity(map.slots);
+        for j in 0..map.slots {
+            let (_, lin) = self.place(&placer, j);
             let code = self.read_code(Space::Shared, None, base, d, lin, None);
             regs.push(codec::decode(&mut self.b, d, code));
         }
@@ -1393,8 +1409,9 @@ impl Lx<'_> {
         let ext: Vec<simt::Value> = tt.shape.iter().map(|&n| self.i64c(n as i64)).collect();
         let map = t.map.clone();
         let primary = self.primary_pred(&map);
-        let elems = self.placed_elements(&map, &offs, &ext, false);
-        for (j, (_, lin)) in elems.into_iter().enumerate() {
+        let placer = self.placer(&map, &offs, &ext, false);
+        for j in 0..map.slots {
+            let (_, lin) = self.place(&placer, j);
             let code = codec::encode(&mut self.b, d, t.regs[j]);
             self.write_code(Space::Shared, None, base, d, lin, code, primary);
         }
@@ -1415,9 +1432,11 @@ impl Lx<'_> {
         let sext: Vec<simt::Value> = tt.shape.iter().map(|&n| self.i64c(n as i64)).collect();
         let gbase = self.globals[&g];
         let primary = self.primary_pred(&map);
-        let src = self.placed_elements(&map, &goffs, &gext, true);
-        let dst = self.placed_elements(&map, &soffs, &sext, false);
-        for ((mask, glin), (_, slin)) in src.into_iter().zip(dst) {
+        let src = self.placer(&map, &goffs, &gext, true);
+        let dst = self.placer(&map, &soffs, &sext, false);
+        for j in 0..map.slots {
+            let (mask, glin) = self.place(&src, j);
+            let (_, slin) = self.place(&dst, j);
             let code = self.read_code(Space::Global, Some(gbase), 0, d, glin, mask);
             self.write_code(Space::Shared, None, sbase, d, slin, code, primary);
         }
