@@ -3,8 +3,11 @@
 //! tables; it never decides a layout itself.
 //!
 //! Rules (see also [`crate::layout`]'s module doc):
-//! - loads, `iota`, `full`, `broadcast`, `transpose`, `reduce`, and `view`s that change the
-//!   element width get the default layout of their shape;
+//! - loads, `iota`, `full`, `broadcast`, `transpose`, and `view`s that change the element
+//!   width get the default layout of their shape;
+//! - `reduce` whose axis lies within warps (and whose combination is order-free) gets
+//!   [`tilc_layout::reduce`] of its operand's layout, so it runs in registers and shuffles;
+//!   other reductions get the default layout and go through shared memory;
 //! - elementwise operations, casts and `where` take the layout of their first tile operand of
 //!   the result's shape (others are converted);
 //! - `reshape` and same-width `view`s keep the source's layout reshaped when the algebra allows
@@ -227,6 +230,16 @@ impl Round<'_> {
                 }
             }
             InstKind::Hadamard { x, .. } => self.of(*x),
+            InstKind::Reduce { op, x, axis, keepdim } => {
+                let d = k.ty(*x).dtype();
+                let order_free = *op != vm::ReduceOp::Sum || d.is_int();
+                match self.of(*x) {
+                    Some(src) if crate::layout::warp_reducible(&src, *axis, order_free) => {
+                        tilc_layout::reduce(&src, &[*axis], *keepdim).ok().or_else(|| result.and_then(|r| self.default(r)))
+                    }
+                    _ => result.and_then(|r| self.default(r)),
+                }
+            }
             InstKind::Dot { a, b, c } => {
                 let (ta, tb, tc) = (self.tile_type(*a).cloned(), self.tile_type(*b).cloned(), self.tile_type(*c).cloned());
                 match (ta, tb, tc) {

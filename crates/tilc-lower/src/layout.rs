@@ -145,6 +145,19 @@ impl ThreadMap {
     }
 }
 
+/// Whether a reduction over `axis` of a tile in `layout` can run inside each warp: every
+/// thread digit of the axis lies within the lanes of one warp with a power-of-two extent, so
+/// the partial results of a thread's own slots combine by butterfly shuffles. `order_free`
+/// says whether the operation may combine in any order (max, min, absmax, integer sums; a float
+/// sum must keep the VM's index order).
+pub fn warp_reducible(layout: &RegisterLayout, axis: usize, order_free: bool) -> bool {
+    if !order_free || axis >= layout.rank() {
+        return false;
+    }
+    let map = ThreadMap::new(layout);
+    map.thread_terms[axis].iter().all(|&(below, size, _)| size.is_power_of_two() && below * size <= 32)
+}
+
 /// Row-major linear index of `c` in `shape`.
 pub fn linear(c: &[usize], shape: &[usize]) -> usize {
     c.iter().zip(shape).fold(0, |acc, (&i, &n)| acc * n + i)

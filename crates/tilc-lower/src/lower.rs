@@ -1518,6 +1518,14 @@ impl Lx<'_> {
     fn reduce(&mut self, op: ReduceOp, x: vm::Value, axis: usize, out_shape: &[usize], span: Span) -> R<Tile> {
         let src = self.tile(x, span)?;
         let d = src.dtype;
+        let order_free = op != ReduceOp::Sum || d.is_int();
+        let layout = self.result_layout(d, out_shape);
+        let keepdim = out_shape.len() == src.shape.len();
+        if crate::layout::warp_reducible(&src.layout, axis, order_free)
+            && tilc_layout::reduce(&src.layout, &[axis], keepdim).is_ok_and(|l| l == layout)
+        {
+            return Ok(self.reduce_in_warps(op, &src, axis, layout, out_shape));
+        }
         let numel: usize = src.shape.iter().product();
         let base = self.need_scratch(4 * numel as u32);
         self.store_tile_to_scratch(&src, base, 4);
@@ -1572,6 +1580,62 @@ impl Lx<'_> {
         }
         self.b.barrier();
         Ok(self.make_tile(d, out_shape.to_vec(), layout, regs))
+    }
+
+    /// A reduction whose axis lies within warps: each thread folds its own slots, then
+    /// butterfly shuffles combine across the axis's lanes; every lane ends with the result, as
+    /// the reduced layout (with replication) says.
+    fn reduce_in_warps(&mut self, op: ReduceOp, src: &Tile, axis: usize, layout: RegisterLayout, out_shape: &[usize]) -> Tile {
+        let d = src.dtype;
+        let keepdim = out_shape.len() == src.shape.len();
+        let out_slots = layout.local_size();
+        // Which result slot each source slot feeds (the same in every thread: local digits).
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); out_slots];
+        for j in 0..src.map.slots {
+            let mut c = src.map.coords(0, j);
+            if keepdim {
+                c[axis] = 0;
+            } else {
+                c.remove(axis);
+            }
+            if let Some((_, slot)) = layout.owners(&c) {
+                groups[slot].push(j);
+            }
+        }
+        let abs = |lx: &mut Self, v: simt::Value| -> simt::Value {
+            if d.is_int() {
+                let z = lx.i32c(0);
+                let neg = lx.b.cmp(CmpOp::Slt, v, z);
+                let n = lx.b.unary(SU::Neg, v);
+                lx.b.select(neg, n, v)
+            } else {
+                lx.b.unary(SU::FAbs, v)
+            }
+        };
+        let terms = src.map.thread_terms[axis].clone();
+        let mut regs = Vec::with_capacity(out_slots);
+        for group in groups {
+            let mut acc: Option<simt::Value> = None;
+            for j in group {
+                let v = if op == ReduceOp::AbsMax { abs(self, src.regs[j]) } else { src.regs[j] };
+                acc = Some(match acc {
+                    None => v,
+                    Some(a) => combine(&mut self.b, op, d, a, v),
+                });
+            }
+            let mut acc = acc.expect("every reduced element has at least one source slot");
+            for &(below, size, _) in &terms {
+                let mut m = below;
+                while m < below * size {
+                    let lane = self.i32c(m as i64);
+                    let other = self.b.shfl(simt::ShflMode::Bfly, acc, lane);
+                    acc = combine(&mut self.b, op, d, acc, other);
+                    m *= 2;
+                }
+            }
+            regs.push(if d.is_int() { self.wrap(d, acc) } else { acc });
+        }
+        self.make_tile(d, out_shape.to_vec(), layout, regs)
     }
 
     fn reduce_init(&mut self, op: ReduceOp, d: DType, ty: ST) -> simt::Value {
@@ -1943,6 +2007,24 @@ fn vector_run(layout: &RegisterLayout, bits: u32) -> Option<usize> {
         let total = v * bits;
         total % 32 == 0 && total <= 256 && (bits % 8 != 0 || matches!(total, 32 | 64 | 128))
     })
+}
+
+/// Combines two partial results of an order-free reduction (already absolute for absmax).
+fn combine(b: &mut Builder, op: ReduceOp, d: DType, a: simt::Value, v: simt::Value) -> simt::Value {
+    if d.is_int() {
+        let unsigned_full = !d.is_signed() && d.bits() == 32;
+        return match op {
+            ReduceOp::Sum => b.add(a, v),
+            ReduceOp::Min => b.binary(if unsigned_full { SB::MinU } else { SB::MinS }, a, v),
+            ReduceOp::Max | ReduceOp::AbsMax => b.binary(if unsigned_full { SB::MaxU } else { SB::MaxS }, a, v),
+        };
+    }
+    let m = b.binary(if op == ReduceOp::Min { SB::FMin } else { SB::FMax }, a, v);
+    let na = b.cmp(CmpOp::FNe, a, a);
+    let nv = b.cmp(CmpOp::FNe, v, v);
+    let any = b.binary(SB::Or, na, nv);
+    let nan = b.f32(f32::NAN);
+    b.select(any, nan, m)
 }
 
 /// One step of a reduction loop (`iv` is the position along the axis).
