@@ -1267,13 +1267,17 @@ impl Lx<'_> {
                     },
                 );
                 self.b = outer;
+                let run_bits = v * d.bits() as usize;
+                let access = match run_bits {
+                    32 | 64 | 128 => format!("one {run_bits}-bit access"),
+                    _ => format!("{} 32-bit accesses", run_bits / 32),
+                };
                 self.info.global_loads.push(format!(
-                    "{} : {}{} — {} elements per thread in runs of {v}: one {}-bit access per run when the row length and column offset are multiples of {v}, else one {scalar_width}-bit access per element",
+                    "{} : {}{} — {} elements per thread in runs of {v}: {access} per run when the row length and column offset are multiples of {v}, else one {scalar_width}-bit access per element",
                     self.k.globals[g].name,
                     d,
                     vm::ShapeDisplay(shape),
                     map.slots,
-                    v * d.bits() as usize,
                 ));
                 res
             }
