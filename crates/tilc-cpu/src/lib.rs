@@ -182,6 +182,42 @@ pub enum PackedArg {
     Tensor(PackedTensor),
 }
 
+/// A value bound to one parameter of a launch over borrowed buffers
+/// ([`CpuKernel::launch_buffers`]).
+#[derive(Debug)]
+pub enum BufferArg<'a> {
+    /// An integer scalar.
+    Int(i64),
+    /// A float scalar.
+    Float(f64),
+    /// A tensor the kernel only reads: its packed image followed by at least
+    /// [`TENSOR_PADDING`] bytes.
+    Input {
+        /// Element type.
+        dtype: DType,
+        /// Extents, outermost first.
+        shape: &'a [usize],
+        /// The packed image and its padding.
+        bytes: &'a [u8],
+    },
+    /// A tensor the kernel may write (required for `out` parameters), laid out like `Input`.
+    Output {
+        /// Element type.
+        dtype: DType,
+        /// Extents, outermost first.
+        shape: &'a [usize],
+        /// The packed image and its padding.
+        bytes: &'a mut [u8],
+    },
+}
+
+/// One argument as the launch sees it: scalars, or a tensor's address, length and shape.
+enum ArgView<'a> {
+    Int(i64),
+    Float(f64),
+    Tensor { dtype: DType, shape: &'a [usize], ptr: *mut u8, len: usize, writable: bool },
+}
+
 /// Pointers into the launch's buffers, shared by the worker threads.
 struct Env(Vec<u64>);
 
@@ -232,7 +268,8 @@ impl CpuKernel {
     /// follow the kernel's parameters, and the tensors of `out` parameters are updated in
     /// place with every element the kernel stored. Argument errors are the interpreter's.
     pub fn launch(&self, args: &mut [ArgValue]) -> Result<RunSummary, RunError> {
-        let launch = check_args(&self.kernel, args)?;
+        // The interpreter's checks first, so that argument errors read the same on both targets.
+        check_args(&self.kernel, args)?;
         let mut packed: Vec<PackedArg> = args
             .iter()
             .map(|a| match a {
@@ -241,7 +278,7 @@ impl CpuKernel {
                 ArgValue::Tensor(t) => PackedArg::Tensor(PackedTensor::from_host(t)),
             })
             .collect();
-        let summary = self.run(&launch, &mut packed)?;
+        let summary = self.launch_packed(&mut packed)?;
         for (i, p) in self.kernel.params.iter().enumerate() {
             if let (Param::Tensor(g), PackedArg::Tensor(t)) = (p, &packed[i])
                 && self.kernel.globals[*g].out
@@ -254,29 +291,49 @@ impl CpuKernel {
 
     /// Runs the kernel on packed tensors (no conversion of the tensors' storage).
     pub fn launch_packed(&self, args: &mut [PackedArg]) -> Result<RunSummary, RunError> {
-        let launch = self.check_packed(args)?;
-        self.run(&launch, args)
-    }
-
-    fn check_packed(&self, args: &[PackedArg]) -> Result<Launch, RunError> {
-        let k = &self.kernel;
-        let err = |m: String| RunError { message: m, span: None, block: None };
-        // Scalars and tensor kinds are checked by the interpreter's rules on stand-ins; the
-        // tensors' shapes are compared here without unpacking them.
-        let stand_in: Vec<ArgValue> = args
-            .iter()
+        let views: Vec<ArgView<'_>> = args
+            .iter_mut()
             .map(|a| match a {
-                PackedArg::Int(i) => ArgValue::Int(*i),
-                PackedArg::Float(x) => ArgValue::Float(*x),
-                PackedArg::Tensor(_) => ArgValue::Int(0),
+                PackedArg::Int(i) => ArgView::Int(*i),
+                PackedArg::Float(x) => ArgView::Float(*x),
+                PackedArg::Tensor(t) => ArgView::Tensor { dtype: t.dtype, shape: &t.shape, ptr: t.bytes.as_mut_ptr(), len: t.bytes.len(), writable: true },
             })
             .collect();
+        let launch = self.check_views(&views)?;
+        self.run(&launch, &views)
+    }
+
+    /// Runs the kernel on borrowed packed buffers, without copying them: the zero-copy path of
+    /// the embedding API. Each buffer is a tensor's packed image followed by at least
+    /// [`TENSOR_PADDING`] bytes (whose contents do not matter); `out` parameters must be
+    /// [`BufferArg::Output`]. Every argument is checked (kind, dtype, shape, buffer length)
+    /// before any code runs.
+    pub fn launch_buffers(&self, args: &mut [BufferArg<'_>]) -> Result<RunSummary, RunError> {
+        let views: Vec<ArgView<'_>> = args
+            .iter_mut()
+            .map(|a| match a {
+                BufferArg::Int(i) => ArgView::Int(*i),
+                BufferArg::Float(x) => ArgView::Float(*x),
+                // The kernel never stores to a parameter that is not `out` (the VM verifier
+                // rejects such a store), and `check_views` makes every `out` parameter an
+                // `Output`, so compiled code only reads through this pointer.
+                BufferArg::Input { dtype, shape, bytes } => ArgView::Tensor { dtype: *dtype, shape, ptr: bytes.as_ptr().cast_mut(), len: bytes.len(), writable: false },
+                BufferArg::Output { dtype, shape, bytes } => ArgView::Tensor { dtype: *dtype, shape, ptr: bytes.as_mut_ptr(), len: bytes.len(), writable: true },
+            })
+            .collect();
+        let launch = self.check_views(&views)?;
+        self.run(&launch, &views)
+    }
+
+    fn check_views(&self, args: &[ArgView<'_>]) -> Result<Launch, RunError> {
+        let k = &self.kernel;
+        let err = |m: String| RunError { message: m, span: None, block: None };
         if args.len() != k.params.len() {
             return Err(err(format!("`{}` takes {} arguments, {} given", k.name, k.params.len(), args.len())));
         }
         let scalar = |v: tilc_vm::Value| -> Option<i64> {
-            match stand_in.get(k.param_index(v)?)? {
-                ArgValue::Int(i) => Some(*i),
+            match args.get(k.param_index(v)?)? {
+                ArgView::Int(i) => Some(*i),
                 _ => None,
             }
         };
@@ -284,28 +341,36 @@ impl CpuKernel {
         for (p, a) in k.params.iter().zip(args) {
             let name = k.param_name(*p);
             match (p, a) {
-                (Param::Tensor(g), PackedArg::Tensor(t)) => {
+                (Param::Tensor(g), ArgView::Tensor { dtype, shape, len, writable, .. }) => {
                     let gd = &k.globals[*g];
-                    if t.dtype != gd.dtype {
-                        return Err(err(format!("argument `{name}` has element type `{}`, the kernel expects `{}`", t.dtype, gd.dtype)));
+                    if *dtype != gd.dtype {
+                        return Err(err(format!("argument `{name}` has element type `{dtype}`, the kernel expects `{}`", gd.dtype)));
                     }
                     let want: Option<Vec<i64>> = gd.shape.iter().map(|e| e.eval(&scalar)).collect();
                     let want = want.ok_or_else(|| err(format!("the shape of `{name}` cannot be evaluated (division by zero?)")))?;
-                    let have: Vec<i64> = t.shape.iter().map(|&d| d as i64).collect();
+                    let have: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
                     if want != have {
                         return Err(err(format!("argument `{name}` has shape {have:?}, the kernel expects {want:?}")));
                     }
-                    shapes[g.as_u32() as usize] = t.shape.clone();
+                    if gd.out && !writable {
+                        return Err(err(format!("argument `{name}` is an output of the kernel and must be passed writable")));
+                    }
+                    let numel = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+                    let need = numel.and_then(|n| n.checked_mul(dtype.bits() as usize)).map(|b| b.div_ceil(8) + TENSOR_PADDING);
+                    if need.is_none_or(|need| *len < need) {
+                        return Err(err(format!("the buffer of `{name}` holds {len} bytes, fewer than its packed image and {TENSOR_PADDING} bytes of padding")));
+                    }
+                    shapes[g.as_u32() as usize] = shape.to_vec();
                 }
                 (Param::Tensor(_), _) => return Err(err(format!("argument `{name}` must be a tensor, not a scalar"))),
-                (Param::Scalar(_), PackedArg::Tensor(_)) => return Err(err(format!("argument `{name}` must be a scalar, not a tensor"))),
-                (Param::Scalar(v), PackedArg::Int(i)) => {
+                (Param::Scalar(_), ArgView::Tensor { .. }) => return Err(err(format!("argument `{name}` must be a scalar, not a tensor"))),
+                (Param::Scalar(v), ArgView::Int(i)) => {
                     let d = k.ty(*v).dtype();
                     if d.is_int() && d.bits() < 64 && !(d.min_finite()..=d.max_finite()).contains(&(*i as f64)) {
                         return Err(err(format!("argument `{name}` = {i} does not fit `{d}`")));
                     }
                 }
-                (Param::Scalar(v), PackedArg::Float(_)) => {
+                (Param::Scalar(v), ArgView::Float(_)) => {
                     if !k.ty(*v).dtype().is_float() {
                         return Err(err(format!("argument `{name}` must be an integer (`{}`)", k.ty(*v))));
                     }
@@ -321,25 +386,25 @@ impl CpuKernel {
     }
 
     /// Runs every block; `args` are checked against the kernel.
-    fn run(&self, launch: &Launch, args: &mut [PackedArg]) -> Result<RunSummary, RunError> {
+    fn run(&self, launch: &Launch, args: &[ArgView<'_>]) -> Result<RunSummary, RunError> {
         let k = &self.kernel;
         let mut env = vec![0u64; self.layout.env_words];
-        for (i, (p, a)) in k.params.iter().zip(args.iter_mut()).enumerate() {
+        for (i, (p, a)) in k.params.iter().zip(args).enumerate() {
             let w = self.layout.param_slot[i];
             match (p, a) {
                 (Param::Scalar(v), a) => {
                     let d = k.ty(*v).dtype();
                     env[w] = match a {
-                        PackedArg::Int(x) if d.is_float() => round_float(d, *x as f64).to_bits(),
-                        PackedArg::Int(x) => *x as u64,
-                        PackedArg::Float(x) => round_float(d, *x).to_bits(),
-                        PackedArg::Tensor(_) => 0,
+                        ArgView::Int(x) if d.is_float() => round_float(d, *x as f64).to_bits(),
+                        ArgView::Int(x) => *x as u64,
+                        ArgView::Float(x) => round_float(d, *x).to_bits(),
+                        ArgView::Tensor { .. } => 0,
                     };
                 }
-                (Param::Tensor(_), PackedArg::Tensor(t)) => {
-                    env[w] = t.bytes.as_mut_ptr() as u64;
-                    env[w + 1] = t.bytes.len() as u64;
-                    for (j, &d) in t.shape.iter().enumerate() {
+                (Param::Tensor(_), ArgView::Tensor { shape, ptr, len, .. }) => {
+                    env[w] = *ptr as u64;
+                    env[w + 1] = *len as u64;
+                    for (j, &d) in shape.iter().enumerate() {
                         env[w + 2 + j] = d as u64;
                     }
                 }

@@ -24,6 +24,8 @@ enum Command {
     Layout(cmd::layout::LayoutArgs),
     Run(cmd::run::RunArgs),
     Build(cmd::build::BuildArgs),
+    Tune(cmd::tune::TuneArgs),
+    Cache(cmd::cache::CacheArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +37,7 @@ fn main() -> ExitCode {
         Command::Layout(args) => cmd::layout::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Build(args) => cmd::build::run(args),
+        Command::Tune(args) => cmd::tune::run(args),
+        Command::Cache(args) => cmd::cache::run(args),
     }
 }

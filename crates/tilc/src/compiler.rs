@@ -1,0 +1,462 @@
+//! [`Compiler`], [`Kernel`] and [`Arg`]: compile a `.tl` kernel for a [`Target`] and launch it on
+//! host [`Tensor`]s.
+//!
+//! A launch checks every argument against the kernel's signature before anything runs — count,
+//! scalar or tensor, element type, shape (evaluated from the scalar arguments), integer range,
+//! and that every `out` tensor is passed writable — and reports the first mismatch as
+//! [`Error::Argument`], pointing at the parameter's declaration. Rust's borrows make the rest
+//! safe: an output is a `&mut Tensor`, so no tensor can be read and written by one launch
+//! through two arguments, and the CPU backend reads and writes the tensors' packed storage in
+//! place, with no copies.
+
+use crate::cache::{Cache, KeyParts, defines_text};
+use crate::target::GPU_NOT_YET;
+use crate::{Error, Result, Target, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tilc_base::SourceFile;
+use tilc_cpu::{BufferArg, CpuKernel};
+use tilc_vm::{ArgValue, Define, Param, SymExpr, SymOp};
+
+/// Where compiled kernels are remembered on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum CachePolicy {
+    /// `$TILC_CACHE_DIR` or the user's cache folder.
+    Default,
+    /// This folder.
+    At(Cache),
+    /// Nothing is read or written.
+    Off,
+}
+
+/// Compiles kernels for one target with a set of compile-time values.
+///
+/// Cheap to clone; clones share the in-process memo of compiled kernels, so compiling the same
+/// source, kernel and values twice returns the first result.
+#[derive(Clone, Debug)]
+pub struct Compiler {
+    target: Target,
+    defines: Vec<(String, String)>,
+    cache: CachePolicy,
+    pub(crate) progress: bool,
+    memo: Arc<Mutex<HashMap<String, Kernel>>>,
+}
+
+impl Compiler {
+    /// A compiler for `target` with every compile-time parameter at its default, using the
+    /// disk cache of [`Cache::default_dir`].
+    pub fn new(target: Target) -> Compiler {
+        Compiler { target, defines: Vec::new(), cache: CachePolicy::Default, progress: true, memo: Arc::default() }
+    }
+
+    /// Sets compile-time parameter `name` (`BM` to `64`, `TW` to `u4`, `ZP` to `true`),
+    /// replacing an earlier value.
+    pub fn define(mut self, name: &str, value: impl std::fmt::Display) -> Compiler {
+        let value = value.to_string();
+        match self.defines.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.defines.push((name.to_string(), value)),
+        }
+        self
+    }
+
+    /// Uses the cache in `dir` instead of the default folder.
+    pub fn cache_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Compiler {
+        self.cache = CachePolicy::At(Cache::at(dir));
+        self
+    }
+
+    /// Reads and writes no cache (tuning then always times every candidate).
+    pub fn no_cache(mut self) -> Compiler {
+        self.cache = CachePolicy::Off;
+        self
+    }
+
+    /// Shows (`true`, the default) or hides the autotuner's progress bar (it is drawn on
+    /// stderr, and only when stderr is a terminal).
+    pub fn progress(mut self, show: bool) -> Compiler {
+        self.progress = show;
+        self
+    }
+
+    /// The target.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The compile-time values given with [`Compiler::define`], in order.
+    pub fn defines(&self) -> &[(String, String)] {
+        &self.defines
+    }
+
+    /// The disk cache in use, if any.
+    pub fn cache(&self) -> Option<Cache> {
+        match &self.cache {
+            CachePolicy::Default => Cache::open_default().ok(),
+            CachePolicy::At(c) => Some(c.clone()),
+            CachePolicy::Off => None,
+        }
+    }
+
+    /// Compiles kernel `kernel` of the `.tl` file at `path`.
+    pub fn compile_file(&self, path: impl AsRef<Path>, kernel: &str) -> Result<Kernel> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        self.compile_source(&path.display().to_string(), &text, kernel)
+    }
+
+    /// Compiles kernel `kernel` of `source`; `name` is the file name diagnostics show.
+    pub fn compile_source(&self, name: &str, source: &str, kernel: &str) -> Result<Kernel> {
+        self.compile_shared(&Arc::new(SourceFile::new(name, source)), kernel)
+    }
+
+    pub(crate) fn compile_shared(&self, file: &Arc<SourceFile>, kernel: &str) -> Result<Kernel> {
+        if !self.target.is_supported() {
+            return Err(Error::Unsupported { target: self.target, reason: GPU_NOT_YET.into() });
+        }
+        let parts = KeyParts { source: &file.text, kernel, defines: &self.defines, target: self.target };
+        let key = parts.key(None);
+        if let Some(k) = self.memo.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(k.clone());
+        }
+        let start = Instant::now();
+        let defines: Vec<Define> = self
+            .defines
+            .iter()
+            .map(|(n, v)| {
+                if n.trim().is_empty() || v.trim().is_empty() || n.contains('=') {
+                    Err(Error::BadDefine(format!("`{n}` = `{v}`: a define needs a parameter name and a value")))
+                } else {
+                    Ok(Define { name: n.trim().to_string(), value: v.trim().to_string() })
+                }
+            })
+            .collect::<Result<_>>()?;
+        let vm = tilc_vm::elaborate_source(file, Some(kernel), &defines).map_err(|diagnostics| Error::Compile { file: file.clone(), diagnostics })?;
+        let backend = match self.target {
+            Target::Interp => Backend::Interp,
+            Target::Cpu => Backend::Cpu(CpuKernel::compile(&vm, &tilc_cpu::Options::default()).map_err(|e| match e {
+                tilc_cpu::CpuError::Unsupported(reason) => Error::Unsupported { target: Target::Cpu, reason },
+                tilc_cpu::CpuError::Codegen(message) => Error::Codegen { target: Target::Cpu, message },
+            })?),
+            Target::Sm90a | Target::Sm100a | Target::Sm120a => unreachable!("GPU targets are refused above"),
+        };
+        let compiled = Kernel { inner: Arc::new(KernelInner { vm, file: file.clone(), target: self.target, backend, compile_time: start.elapsed() }) };
+        if let Some(cache) = self.cache() {
+            let consts: Vec<(String, String)> = compiled.inner.vm.consts.iter().map(|(n, v)| (n.clone(), v.to_string())).collect();
+            let fields = [
+                ("kernel", kernel.to_string()),
+                ("source", file.name.clone()),
+                ("target", self.target.name().to_string()),
+                ("defines", defines_text(&self.defines)),
+                ("values", defines_text(&consts)),
+                ("compiler", crate::cache::compiler_id().to_string()),
+            ];
+            // The record is for inspection only; a cache that cannot be written must not fail
+            // a compile.
+            let _ = cache.record_kernel(&key, &fields, &tilc_vm::print_kernel(&compiled.inner.vm));
+        }
+        self.memo.lock().unwrap_or_else(|p| p.into_inner()).insert(key, compiled.clone());
+        Ok(compiled)
+    }
+}
+
+enum Backend {
+    Interp,
+    Cpu(CpuKernel),
+}
+
+struct KernelInner {
+    vm: tilc_vm::Kernel,
+    file: Arc<SourceFile>,
+    target: Target,
+    backend: Backend,
+    compile_time: Duration,
+}
+
+/// A compiled kernel, ready to launch. Cheap to clone (shared), `Send + Sync`.
+#[derive(Clone)]
+pub struct Kernel {
+    inner: Arc<KernelInner>,
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Kernel({} on {})", self.signature(), self.inner.target)
+    }
+}
+
+/// One launch argument; build them with [`arg`] and [`arg_mut`].
+#[derive(Debug)]
+pub enum Arg<'a> {
+    /// An integer (or `bool`) scalar.
+    Int(i64),
+    /// A float scalar (rounded to the parameter's type).
+    Float(f64),
+    /// A tensor the kernel reads.
+    Tensor(&'a Tensor),
+    /// A tensor the kernel may write: required for `out` parameters.
+    TensorMut(&'a mut Tensor),
+}
+
+/// A launch argument: an integer, `bool` or float scalar, or `&Tensor` for an input.
+pub fn arg<'a>(value: impl Into<Arg<'a>>) -> Arg<'a> {
+    value.into()
+}
+
+/// A launch argument for an output tensor, which the kernel writes in place.
+pub fn arg_mut(tensor: &mut Tensor) -> Arg<'_> {
+    Arg::TensorMut(tensor)
+}
+
+macro_rules! int_arg {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Arg<'_> {
+            fn from(x: $t) -> Self {
+                Arg::Int(i64::from(x))
+            }
+        }
+    )*};
+}
+int_arg!(i8, i16, i32, i64, u8, u16, u32, bool);
+
+impl From<usize> for Arg<'_> {
+    /// Values above `i64::MAX` become `i64::MAX`, which no parameter type accepts, so the launch
+    /// reports them.
+    fn from(x: usize) -> Self {
+        Arg::Int(i64::try_from(x).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<u64> for Arg<'_> {
+    fn from(x: u64) -> Self {
+        Arg::Int(i64::try_from(x).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<f32> for Arg<'_> {
+    fn from(x: f32) -> Self {
+        Arg::Float(f64::from(x))
+    }
+}
+
+impl From<f64> for Arg<'_> {
+    fn from(x: f64) -> Self {
+        Arg::Float(x)
+    }
+}
+
+impl<'a> From<&'a Tensor> for Arg<'a> {
+    fn from(t: &'a Tensor) -> Self {
+        Arg::Tensor(t)
+    }
+}
+
+impl<'a> From<&'a mut Tensor> for Arg<'a> {
+    fn from(t: &'a mut Tensor) -> Self {
+        Arg::TensorMut(t)
+    }
+}
+
+/// What a launch did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Launched {
+    /// The grid that ran, padded with 1s.
+    pub grid: [u32; 3],
+    /// Wall time of the launch (argument checks included).
+    pub elapsed: Duration,
+}
+
+impl Kernel {
+    /// The kernel's name.
+    pub fn name(&self) -> &str {
+        &self.inner.vm.name
+    }
+
+    /// The target it was compiled for.
+    pub fn target(&self) -> Target {
+        self.inner.target
+    }
+
+    /// How long elaboration and code generation took.
+    pub fn compile_time(&self) -> Duration {
+        self.inner.compile_time
+    }
+
+    /// The compile-time values it was compiled with (every parameter, defaults included).
+    pub fn values(&self) -> Vec<(String, String)> {
+        self.inner.vm.consts.iter().map(|(n, v)| (n.clone(), v.to_string())).collect()
+    }
+
+    /// The runtime signature, e.g. `gemm_w3a8(m: i32, …, c: out global f16[m, n])`.
+    pub fn signature(&self) -> String {
+        let k = &self.inner.vm;
+        let params: Vec<String> = k.params.iter().map(|p| param_text(k, *p)).collect();
+        format!("{}({})", k.name, params.join(", "))
+    }
+
+    /// The elaborated VM program.
+    pub fn vm(&self) -> &tilc_vm::Kernel {
+        &self.inner.vm
+    }
+
+    /// The source it was compiled from.
+    pub fn source(&self) -> &SourceFile {
+        &self.inner.file
+    }
+
+    /// Runs the kernel over its grid. `args` follow the signature; outputs are written in place.
+    ///
+    /// Every argument is checked first ([`Error::Argument`] when one does not fit, and then
+    /// nothing has run); a failed run-time check of the kernel is [`Error::Run`].
+    pub fn launch(&self, args: &mut [Arg<'_>]) -> Result<Launched> {
+        let start = Instant::now();
+        let grid = self.check(args)?;
+        let inner = &*self.inner;
+        let run_error = |error: tilc_vm::RunError| match error.span {
+            Some(_) => Error::Run { file: inner.file.clone(), error },
+            None => Error::Argument { kernel: inner.vm.name.clone(), message: error.message, at: None },
+        };
+        match &inner.backend {
+            Backend::Cpu(cpu) => {
+                let mut buffers: Vec<BufferArg<'_>> = args
+                    .iter_mut()
+                    .map(|a| match a {
+                        Arg::Int(i) => BufferArg::Int(*i),
+                        Arg::Float(x) => BufferArg::Float(*x),
+                        Arg::Tensor(t) => BufferArg::Input { dtype: t.dtype(), shape: t.shape(), bytes: t.buffer() },
+                        Arg::TensorMut(t) => {
+                            let dtype = t.dtype();
+                            let (shape, bytes) = t.shape_and_buffer_mut();
+                            BufferArg::Output { dtype, shape, bytes }
+                        }
+                    })
+                    .collect();
+                cpu.launch_buffers(&mut buffers).map_err(run_error)?;
+            }
+            Backend::Interp => {
+                let mut values: Vec<ArgValue> = args
+                    .iter()
+                    .map(|a| match a {
+                        Arg::Int(i) => ArgValue::Int(*i),
+                        Arg::Float(x) => ArgValue::Float(*x),
+                        Arg::Tensor(t) => ArgValue::Tensor(t.to_host()),
+                        Arg::TensorMut(t) => ArgValue::Tensor(t.to_host()),
+                    })
+                    .collect();
+                tilc_vm::run(&inner.vm, &mut values).map_err(run_error)?;
+                for (a, v) in args.iter_mut().zip(&values) {
+                    if let (Arg::TensorMut(t), ArgValue::Tensor(h)) = (a, v) {
+                        t.set_from_host(h);
+                    }
+                }
+            }
+        }
+        Ok(Launched { grid, elapsed: start.elapsed() })
+    }
+
+    /// Checks `args` against the signature and returns the grid.
+    fn check(&self, args: &[Arg<'_>]) -> Result<[u32; 3]> {
+        let k = &self.inner.vm;
+        let file = &self.inner.file;
+        let fail = |message: String, at: Option<tilc_base::Span>| Error::Argument { kernel: k.name.clone(), message, at: at.map(|s| (file.clone(), s)) };
+        if args.len() != k.params.len() {
+            let names: Vec<&str> = k.params.iter().map(|p| k.param_name(*p)).collect();
+            return Err(fail(format!("it takes {} arguments ({}), {} given", k.params.len(), names.join(", "), args.len()), None));
+        }
+        let scalar = |v: tilc_vm::Value| -> Option<i64> {
+            match args.get(k.param_index(v)?)? {
+                Arg::Int(i) => Some(*i),
+                _ => None,
+            }
+        };
+        // Scalars first: shapes are evaluated from them.
+        for (p, a) in k.params.iter().zip(args) {
+            let Param::Scalar(v) = p else { continue };
+            let name = k.param_name(*p);
+            let d = k.ty(*v).dtype();
+            match a {
+                Arg::Tensor(_) | Arg::TensorMut(_) => return Err(fail(format!("`{name}` is a scalar `{d}`, a tensor was given"), None)),
+                Arg::Float(_) if !d.is_float() => return Err(fail(format!("`{name}` is an integer `{d}`, a float was given"), None)),
+                Arg::Int(i) if d.is_int() && d.bits() < 64 && !(d.min_finite()..=d.max_finite()).contains(&(*i as f64)) => {
+                    return Err(fail(format!("`{name}` = {i} does not fit `{d}` ({}..={})", d.min_finite(), d.max_finite()), None));
+                }
+                _ => {}
+            }
+        }
+        for (p, a) in k.params.iter().zip(args) {
+            let Param::Tensor(g) = p else { continue };
+            let gd = &k.globals[*g];
+            let name = &gd.name;
+            let t: &Tensor = match a {
+                Arg::Int(_) | Arg::Float(_) => return Err(fail(format!("`{name}` is a tensor `{}`, a scalar was given", param_text(k, *p)), Some(gd.span))),
+                Arg::Tensor(_) if gd.out => {
+                    return Err(fail(format!("`{name}` is an output: pass it writable, with `arg_mut(&mut {name})`"), Some(gd.span)));
+                }
+                Arg::Tensor(t) => t,
+                Arg::TensorMut(t) => t,
+            };
+            if t.dtype() != gd.dtype {
+                return Err(fail(format!("`{name}` holds `{}` elements, the kernel takes `{}`", t.dtype(), gd.dtype), Some(gd.span)));
+            }
+            let want: Option<Vec<i64>> = gd.shape.iter().map(|e| e.eval(&scalar)).collect();
+            let symbolic: Vec<String> = gd.shape.iter().map(|e| sym_text(k, e)).collect();
+            let Some(want) = want else {
+                return Err(fail(format!("the shape [{}] of `{name}` is undefined for these scalars (division by zero?)", symbolic.join(", ")), Some(gd.span)));
+            };
+            let have: Vec<i64> = t.shape().iter().map(|&d| i64::try_from(d).unwrap_or(i64::MAX)).collect();
+            if want != have {
+                return Err(fail(format!("`{name}` has shape {have:?}, the kernel expects [{}] = {want:?}", symbolic.join(", ")), Some(gd.span)));
+            }
+        }
+        let mut grid = [1u32; 3];
+        for (i, e) in k.grid.iter().enumerate() {
+            let shown = sym_text(k, e);
+            let n = e.eval(&scalar).ok_or_else(|| fail(format!("the grid extent `{shown}` is undefined for these scalars"), None))?;
+            grid[i] = u32::try_from(n).map_err(|_| fail(format!("the grid extent `{shown}` is {n}, outside 0..2^32"), None))?;
+        }
+        Ok(grid)
+    }
+}
+
+/// `name: type` of a parameter as the source writes it.
+fn param_text(k: &tilc_vm::Kernel, p: Param) -> String {
+    match p {
+        Param::Scalar(v) => format!("{}: {}", k.param_name(p), k.ty(v)),
+        Param::Tensor(g) => {
+            let gd = &k.globals[g];
+            let shape: Vec<String> = gd.shape.iter().map(|e| sym_text(k, e)).collect();
+            format!("{}: {}global {}[{}]", gd.name, if gd.out { "out " } else { "" }, gd.dtype, shape.join(", "))
+        }
+    }
+}
+
+/// A shape or grid expression with parameter names, as the source writes it (`k / G` shows as
+/// `k / 128` once `G` is bound).
+fn sym_text(k: &tilc_vm::Kernel, e: &SymExpr) -> String {
+    fn go(k: &tilc_vm::Kernel, e: &SymExpr, top: bool) -> String {
+        match e {
+            SymExpr::Const(c) => c.to_string(),
+            SymExpr::Param(v) => k.values[*v].name.clone().unwrap_or_else(|| v.to_string()),
+            SymExpr::Bin(op, a, b) => {
+                let call = |name: &str| format!("{name}({}, {})", go(k, a, true), go(k, b, true));
+                let infix = |sym: &str| {
+                    let t = format!("{} {sym} {}", go(k, a, false), go(k, b, false));
+                    if top { t } else { format!("({t})") }
+                };
+                match op {
+                    SymOp::CeilDiv => call("cdiv"),
+                    SymOp::Min => call("min"),
+                    SymOp::Max => call("max"),
+                    SymOp::Add => infix("+"),
+                    SymOp::Sub => infix("-"),
+                    SymOp::Mul => infix("*"),
+                    SymOp::Div => infix("/"),
+                    SymOp::Rem => infix("%"),
+                }
+            }
+        }
+    }
+    go(k, e, true)
+}
