@@ -75,7 +75,7 @@ fn random_bytes_never_panic() {
 const TOKENS: &[&str] = &[
     "kernel", "k", "(", ")", "<", ">", "[", "]", "{", "}", "n", ":", "i32", ",", "global", "out", "f16", "u3", "u0",
     "f9e9m9", "e8m0", "grid", "warps", "4", "let", "mut", "x", "=", ";", "load", "store", "for", "i", "in", "range",
-    "if", "else", "while", "+", "-", "*", "/", "%", "==", "<=", "&&", "||", "!", "cast", "zeros", "view", "full",
+    "if", "else", "while", "+", "-", "*", "/", "%", "==", "<=", "&&", "||", "!", "cast", "zeros", "view", "full", "iota",
     "@", "spatial", "local", "replicated", ".", "..", "1.5", "0x1F", "\"msg\"", "static_assert", "assume", "wait",
     "sync", "copy_async", "shared", "unroll", "true", "type", "///", "// c\n", "\n", "$", "12ab", "block", "axis",
 ];

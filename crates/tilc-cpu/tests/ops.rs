@@ -344,7 +344,7 @@ fn argument_errors_are_the_interpreters() {
     assert_eq!(want, got);
 }
 
-/// `iota` (which the parser does not accept inside expressions yet), built in the IR directly.
+/// `iota`, built in the IR directly (the parser accepts it too; this pins the backend alone).
 #[test]
 fn iota_agrees() {
     use tilc_base::Span;

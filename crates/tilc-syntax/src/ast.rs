@@ -479,9 +479,9 @@ pub enum ExprKind {
         rhs: Box<Expr>,
     },
     /// A call: `f(args)`, `cast<T>(x, round = rne)`, `view<u3, [64, 128]>(x)`,
-    /// `zeros<f32>[BM, BN]`, `full<f32>[BM, BN](1.0)`.
+    /// `zeros<f32>[BM, BN]`, `full<f32>[BM, BN](1.0)`, `iota<i32>[TR, TC](axis = 0)`.
     ///
-    /// Only the built-in generic functions (`cast`, `view`, `zeros`, `ones`, `full`) take
+    /// Only the built-in generic functions (`cast`, `view`, `zeros`, `ones`, `full`, `iota`) take
     /// generic arguments or a bracketed shape; what a function name means is the VM's business.
     Call {
         /// The function's name.

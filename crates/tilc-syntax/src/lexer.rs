@@ -125,12 +125,14 @@ pub enum Token {
     /// `type`
     #[token("type")]
     Type,
-    /// A built-in function that takes generic arguments: `cast`, `view`, `zeros`, `ones`, `full`.
+    /// A built-in function that takes generic arguments: `cast`, `view`, `zeros`, `ones`, `full`,
+    /// `iota`.
     #[token("cast", |l| l.slice().to_string())]
     #[token("view", |l| l.slice().to_string())]
     #[token("zeros", |l| l.slice().to_string())]
     #[token("ones", |l| l.slice().to_string())]
     #[token("full", |l| l.slice().to_string())]
+    #[token("iota", |l| l.slice().to_string())]
     GenericFn(String),
 
     // Punctuation.

@@ -1102,10 +1102,14 @@ impl Elab {
                 None => self.err(format!("`{}` needs `axis = N`", func.name), func.span, "no axis"),
             };
         };
-        let n = self.const_int(&a.value, "an axis")?;
-        let n = if n < 0 { n + rank as i64 } else { n };
+        let written = self.const_int(&a.value, "an axis")?;
+        let n = if written < 0 { written + rank as i64 } else { written };
         if n < 0 || n as usize >= rank {
-            return self.err(format!("axis {n} is out of range for a tile of rank {rank}"), a.value.span, "out of range");
+            let last = rank as i64 - 1;
+            return Err(self.error(
+                Diagnostic::error(format!("axis {written} is out of range for a tile of rank {rank}"), a.value.span, "out of range")
+                    .with_hint(format!("the axes are 0..={last}, or -{rank}..=-1 counting from the last")),
+            ));
         }
         Ok(n as usize)
     }
@@ -1281,13 +1285,38 @@ impl Elab {
                 Ok(Ev::Val(self.emit_v(InstKind::Full { value, shape: s }, span)?))
             }
             "iota" => {
+                // `iota<T>[d0, .., dn](axis = a)`: element (i0, .., in) holds i_a; axis defaults to
+                // the last.
                 self.check_args(func, args, 0..=0, &["axis"])?;
                 let d = self.generic_type(func, generics)?;
+                let type_span = match generics.first() {
+                    Some(ast::GenericArg::Type(t)) => t.span,
+                    _ => func.span,
+                };
+                if !is_int(d) {
+                    return Err(self.error(
+                        Diagnostic::error(format!("`iota` makes integer tiles, not `{d}`"), type_span, "not an integer type")
+                            .with_hint(format!("count in an integer type and convert: `cast<{d}>(iota<i32>[..])`")),
+                    ));
+                }
+                if generics.len() > 1 {
+                    return self.err("`iota` takes one generic argument, its element type", func.span, "the shape goes in `[...]` after `>`");
+                }
                 let Some(sh) = shape else {
-                    return self.err("`iota` needs a shape: `iota<i32>[d0, d1](axis = 1)`", func.span, "no shape");
+                    return Err(self.error(
+                        Diagnostic::error("`iota` needs a shape", span, "no shape").with_hint("write `iota<i32>[d0, d1](axis = 1)`"),
+                    ));
                 };
                 let s = self.tile_shape(sh)?;
                 let axis = self.axis_arg(args, s.len(), Some(s.len() - 1), func)?;
+                let (_, hi) = int_range(d);
+                let top = s[axis] as i64 - 1;
+                if top > hi {
+                    return Err(self.error(
+                        Diagnostic::error(format!("`iota<{d}>` along an axis of {} counts to {top}, which does not fit in `{d}`", s[axis]), sh.dims[axis].span, format!("`{d}` holds at most {hi}"))
+                            .with_hint("count in a wider type such as `i32`"),
+                    ));
+                }
                 Ok(Ev::Val(self.emit_v(InstKind::Iota { dtype: d, shape: s, axis }, span)?))
             }
             "dot" => {
