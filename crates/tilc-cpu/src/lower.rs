@@ -18,14 +18,18 @@
 //!
 //! **Native code:** all integer arithmetic, comparisons, shifts and division (with their
 //! checks); `f32`/`f64` `+ − × ÷ sqrt min max floor ceil trunc round` and comparisons; decoding
-//! of `f32` and `bf16`, encoding to `f32`; nearest-even casts integer → integer, integer → `f32`,
-//! float → `f32` and float → integer (saturating); global loads (8/16/32-bit elements directly,
-//! sub-byte elements as one 64-bit word read, shift and mask) and 8/16/32-bit stores with the
+//! of every float format of at most 16 bits (`f16`, `bf16`, fp8/fp6/fp4, `e8m0`, `ue*`) and of
+//! `f32`, encoding to `f32`; nearest-even casts integer → integer, integer → `f32`, float →
+//! `f32` and float → integer (saturating); global loads (8/16/32-bit elements directly, sub-byte
+//! elements eight per 64-bit word read, with shifts and masks) and 8/16/32-bit stores with the
 //! bounds masks; shared memory, `copy_async`, `transpose reshape broadcast iota full where`,
-//! reductions, control flow and `dot`.
+//! reductions, control flow and `dot` (which skips rows of `a` that are all zero when that
+//! provably leaves the accumulators unchanged). `f32` `+ − × ÷` and integer → `f32` casts run
+//! four elements at a time ([`Lower::vector_f32`]) when the tile's last axis allows.
 //!
-//! **Calls into Rust** ([`crate::helpers`], bit-identical by construction): decoding of other
-//! float formats (`f16`, fp8/fp6/fp4, `e8m0`, `ue*`) and encoding to them; casts with
+//! **Calls into Rust** ([`crate::helpers`], bit-identical by construction): decoding of float
+//! formats wider than 16 bits other than `f32`/`f64`, and encoding to every float format but
+//! `f32`; casts with
 //! `rtz`/`rup`/`rdown`, stochastic rounding, non-saturating float → integer and casts to float
 //! formats other than `f32`; `exp exp2 log log2 rsqrt` and float `%` (the same libm the
 //! interpreter calls); `hadamard`; `view` between different widths; and stores of sub-byte
@@ -33,14 +37,14 @@
 
 use crate::helpers::{self, container_bytes, desc};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::types::{F32, F64, F64X2, I8, I32, I32X4, I64};
+use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I8, I8X16, I32, I32X4, I64};
 use cranelift_codegen::ir::{self, AbiParam, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, Signature, UserFuncName};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::{Linkage, Module, ModuleError};
 use std::collections::HashMap;
 use tilc_base::Span;
-use tilc_dtype::DType;
+use tilc_dtype::{DType, FloatFamily, FloatFormat};
 use tilc_vm::*;
 
 /// How a launch's arguments and a block's memory are laid out for the compiled function.
@@ -433,10 +437,69 @@ impl<'a, 'f> Lower<'a, 'f> {
             let sh = self.fb.ins().ishl_imm_u(code, 16);
             let f = self.fb.ins().bitcast(F32, MemFlagsData::new(), sh);
             self.fb.ins().fpromote(F64, f)
+        } else if let Some(f) = d.float_format().filter(|f| f.bits() <= 16) {
+            self.decode_narrow_float(f, code)
         } else {
             let c = self.fb.ins().uextend(I64, code);
             let dd = self.iconst(desc(d));
             self.call("tilc_cpu_decode", &[dd, c]).expect("decode returns")
+        }
+    }
+
+    /// `FloatFormat::decode` of a format of at most 16 bits, in integer and f64 operations:
+    /// a normal number's f64 bits are its exponent rebiased and its mantissa shifted up; a
+    /// subnormal is `mantissa · 2^(emin − M)`, a product of exact values; then the special
+    /// codes of the family (the interpreter's NaN is `f64::NAN`, negated for a set sign bit).
+    fn decode_narrow_float(&mut self, f: FloatFormat, code: ir::Value) -> ir::Value {
+        let (e, m) = (i64::from(f.exp_bits()), i64::from(f.man_bits()));
+        let bias = i64::from(f.bias());
+        let mag_mask = mask((e + m) as u32);
+        let c = self.fb.ins().uextend(I64, code);
+        let c = self.fb.ins().band_imm_u(c, mask(f.bits()));
+        let mag = self.fb.ins().band_imm_u(c, mag_mask);
+        let exp = self.fb.ins().ushr_imm_u(mag, m);
+        let man = self.fb.ins().band_imm_u(mag, mask(m as u32));
+        let nan = self.fb.ins().f64const(f64::NAN);
+        let value = if f.family() == FloatFamily::PowerOfTwo {
+            let bits = self.fb.ins().iadd_imm_s(exp, 1023 - bias);
+            let bits = self.fb.ins().ishl_imm_u(bits, 52);
+            let v = self.fb.ins().bitcast(F64, MemFlagsData::new(), bits);
+            let all = self.fb.ins().icmp_imm_s(IntCC::Equal, mag, mag_mask);
+            self.fb.ins().select(all, nan, v)
+        } else {
+            let bits = self.fb.ins().iadd_imm_s(exp, 1023 - bias);
+            let bits = self.fb.ins().ishl_imm_u(bits, 52);
+            let frac = self.fb.ins().ishl_imm_u(man, 52 - m);
+            let bits = self.fb.ins().bor(bits, frac);
+            let normal = self.fb.ins().bitcast(F64, MemFlagsData::new(), bits);
+            let scale = self.fb.ins().f64const(f64::from_bits(((1 - bias - m + 1023) as u64) << 52));
+            let manf = self.fb.ins().fcvt_from_uint(F64, man);
+            let sub = self.fb.ins().fmul(manf, scale);
+            let is_sub = self.fb.ins().icmp_imm_s(IntCC::Equal, exp, 0);
+            let v = self.fb.ins().select(is_sub, sub, normal);
+            match f.family() {
+                FloatFamily::Ieee => {
+                    let inf = self.fb.ins().f64const(f64::INFINITY);
+                    let man_zero = self.fb.ins().icmp_imm_s(IntCC::Equal, man, 0);
+                    let special = self.fb.ins().select(man_zero, inf, nan);
+                    let all = self.fb.ins().icmp_imm_s(IntCC::Equal, exp, mask(e as u32));
+                    self.fb.ins().select(all, special, v)
+                }
+                FloatFamily::FiniteNan => {
+                    let all = self.fb.ins().icmp_imm_s(IntCC::Equal, mag, mag_mask);
+                    self.fb.ins().select(all, nan, v)
+                }
+                _ => v,
+            }
+        };
+        if f.signed() {
+            let neg = self.fb.ins().band_imm_u(c, f.sign_mask() as i64);
+            let negated = self.fb.ins().fneg(value);
+            self.fb.ins().select(neg, negated, value)
+        } else {
+            // Bits above the magnitude of an unsigned format make the code a NaN.
+            let high = self.fb.ins().icmp(IntCC::NotEqual, c, mag);
+            self.fb.ins().select(high, nan, value)
         }
     }
 
@@ -553,6 +616,112 @@ impl<'a, 'f> Lower<'a, 'f> {
             let a = s.elem_addr(base, idx[0], container_bytes(out_t.dtype));
             s.store_code(out_t.dtype, code, a);
         });
+    }
+
+    /// The elementwise `op` producing the `f32` tile `out` four elements at a time, when the
+    /// last axis is a multiple of 4 long and every tile operand is read along it contiguously
+    /// or broadcast (else `false`, and nothing is emitted). `f32` `+ − × ÷` in `f32` arithmetic
+    /// equal the interpreter's f64 operation rounded once to f32 (53 ≥ 2·24 + 2 bits, so the
+    /// double rounding is innocuous, subnormal and overflowing results included; x86 gives NaN
+    /// results the same sign in both widths, and they are made the canonical NaN as `encode`
+    /// does); an integer of at most 31 bits converts to f32 exactly as through f64.
+    fn vector_f32(&mut self, out: Value, ins: &[(Value, DType)], op: VecOp) -> bool {
+        let out_t = self.k.ty(out).as_tile().expect("elementwise result is a tile").clone();
+        let rank = out_t.shape.len();
+        let last = out_t.shape[rank - 1];
+        if last % 4 != 0 || !is_f32(out_t.dtype) {
+            return false;
+        }
+        let mut strides = vec![row_major_strides(&out_t.shape)];
+        for (v, _) in ins {
+            strides.push(if self.k.ty(*v).is_scalar() { vec![0; rank] } else { bcast_strides(&out_t.shape, &tile_shape(self.k, *v)) });
+        }
+        if strides.iter().any(|st| st[rank - 1] > 1) {
+            return false;
+        }
+        let mut shape = out_t.shape.clone();
+        shape[rank - 1] = last / 4;
+        let contiguous: Vec<bool> = strides[1..].iter().map(|st| st[rank - 1] == 1).collect();
+        for st in &mut strides {
+            st[rank - 1] *= 4;
+        }
+        let opnds: Vec<Opnd> = ins.iter().map(|(v, _)| self.opnd(*v)).collect();
+        let ob = self.buf(out);
+        let z = self.iconst(0);
+        let bases = vec![z; strides.len()];
+        let ins = ins.to_vec();
+        self.nd_loop(&shape, &strides, &bases, &mut |s: &mut Self, idx| {
+            let vals: Vec<ir::Value> = (0..ins.len()).map(|j| s.vector_operand(opnds[j], ins[j].1, idx[j + 1], contiguous[j])).collect();
+            let r = match op {
+                VecOp::Binary(BinaryOp::Add) => s.fb.ins().fadd(vals[0], vals[1]),
+                VecOp::Binary(BinaryOp::Sub) => s.fb.ins().fsub(vals[0], vals[1]),
+                VecOp::Binary(BinaryOp::Mul) => s.fb.ins().fmul(vals[0], vals[1]),
+                VecOp::Binary(_) => s.fb.ins().fdiv(vals[0], vals[1]),
+                VecOp::IntToF32 => s.fb.ins().fcvt_from_sint(F32X4, vals[0]),
+            };
+            // NaN → sign | 0x7FC00000, like `encode`.
+            let is_nan = s.fb.ins().fcmp(FloatCC::Unordered, r, r);
+            let bits = s.fb.ins().bitcast(I32X4, MemFlagsData::new().with_endianness(ir::Endianness::Little), r);
+            let sign_c = s.fb.ins().iconst(I32, 0x8000_0000u32 as i64);
+            let sign_v = s.fb.ins().splat(I32X4, sign_c);
+            let qnan_c = s.fb.ins().iconst(I32, 0x7FC0_0000);
+            let qnan_v = s.fb.ins().splat(I32X4, qnan_c);
+            let sign = s.fb.ins().band(bits, sign_v);
+            let nan = s.fb.ins().bor(sign, qnan_v);
+            let mask = s.fb.ins().bitcast(I32X4, MemFlagsData::new().with_endianness(ir::Endianness::Little), is_nan);
+            let code = s.fb.ins().bitselect(mask, nan, bits);
+            let base = s.addr(ob);
+            let a = s.elem_addr(base, idx[0], 4);
+            s.fb.ins().store(mf(), code, a, 0);
+        });
+        true
+    }
+
+    /// Four consecutive elements (or one broadcast) of an operand at element `idx`, as `f32x4`
+    /// for `f32` and as `i32x4` computing values for integers of at most 31 bits.
+    fn vector_operand(&mut self, o: Opnd, d: DType, idx: ir::Value, contiguous: bool) -> ir::Value {
+        let splat_of = |s: &mut Self, scalar: ir::Value| {
+            if is_f32(d) {
+                let f = s.fb.ins().fdemote(F32, scalar);
+                s.fb.ins().splat(F32X4, f)
+            } else {
+                let i = s.fb.ins().ireduce(I32, scalar);
+                s.fb.ins().splat(I32X4, i)
+            }
+        };
+        match o {
+            Opnd::Scalar(x) => splat_of(self, x),
+            Opnd::Tile(_) if !contiguous => {
+                let v = self.opnd_value(o, d, idx);
+                splat_of(self, v)
+            }
+            Opnd::Tile(off) => {
+                let base = self.addr(off);
+                let bytes = container_bytes(d);
+                let a = self.elem_addr(base, idx, bytes);
+                if is_f32(d) {
+                    return self.fb.ins().load(F32X4, mf(), a, 0);
+                }
+                let v = match bytes {
+                    4 => self.fb.ins().load(I32X4, mf(), a, 0),
+                    2 => self.fb.ins().uload16x4(mf(), a, 0),
+                    _ => {
+                        let w = self.fb.ins().load(I32, mf(), a, 0);
+                        let v = self.fb.ins().scalar_to_vector(I32X4, w);
+                        let v = self.fb.ins().bitcast(I8X16, MemFlagsData::new().with_endianness(ir::Endianness::Little), v);
+                        let v = self.fb.ins().uwiden_low(v);
+                        self.fb.ins().uwiden_low(v)
+                    }
+                };
+                let bits = d.bits() as i64;
+                if d.is_signed() && bits < 32 {
+                    let v = self.fb.ins().ishl_imm_u(v, 32 - bits);
+                    self.fb.ins().sshr_imm_u(v, 32 - bits)
+                } else {
+                    v
+                }
+            }
+        }
     }
 
     /// Copies `bytes` bytes between scratch offsets.
@@ -860,7 +1029,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                         self.round_float(d_out, v)
                     };
                     self.set_scalar(r, v);
-                } else {
+                } else if !(is_f32(d_in) && matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div) && self.vector_f32(r, &[(*a, d_in), (*b, d_in)], VecOp::Binary(op))) {
                     self.elementwise(
                         r,
                         &[(*a, d_in), (*b, d_in)],
@@ -1114,6 +1283,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.set_scalar(r, v);
             return Ok(());
         }
+        if mode == helpers::MODE_RNE && is_f32(dst) && src.is_int() && src.bits() <= 31 && self.vector_f32(r, &[(x, src)], VecOp::IntToF32) {
+            return Ok(());
+        }
         let numel: usize = tile_shape(k, x).iter().product();
         let index_d = index.map(|ix| k.ty(ix).dtype());
         let mut ins = vec![(x, src)];
@@ -1163,6 +1335,36 @@ impl<'a, 'f> Lower<'a, 'f> {
             };
             zero_fill(s, z, c0);
             let gptr = s.global_ptr(g);
+            let bits = d.bits();
+            // Sub-byte codes eight at a time: the 8·bits ≤ 56 bits of eight consecutive codes
+            // sit in one unaligned 64-bit word read at their first byte (the buffers' padding
+            // covers a read past the last code), shifted by the first code's bit offset.
+            let c0 = if bits < 8 && last >= 8 {
+                let span = s.fb.ins().isub(c1, c0);
+                let groups = s.fb.ins().ushr_imm_u(span, 3);
+                let groups = s.fb.ins().ishl_imm_u(groups, 3);
+                let end = s.fb.ins().iadd(c0, groups);
+                let eight = s.iconst(8);
+                s.loop_range(c0, end, eight, &mut |s: &mut Self, c| {
+                    let gi = s.fb.ins().iadd(grow, c);
+                    let bit = s.fb.ins().imul_imm_s(gi, i64::from(bits));
+                    let byte = s.fb.ins().ushr_imm_u(bit, 3);
+                    let a = s.fb.ins().iadd(gptr, byte);
+                    let w = s.fb.ins().load(I64, mf(), a, 0);
+                    let sh = s.fb.ins().band_imm_u(bit, 7);
+                    let w = s.fb.ins().ushr(w, sh);
+                    let e = s.fb.ins().iadd(trow, c);
+                    let out = s.elem_addr(obase, e, bytes);
+                    for j in 0..8 {
+                        let x = if j == 0 { w } else { s.fb.ins().ushr_imm_u(w, j * i64::from(bits)) };
+                        let x = s.fb.ins().band_imm_u(x, mask(bits));
+                        s.fb.ins().istore8(mf(), x, out, j as i32);
+                    }
+                });
+                end
+            } else {
+                c0
+            };
             s.loop_range(c0, c1, one, &mut |s: &mut Self, c| {
                 let gi = s.fb.ins().iadd(grow, c);
                 let code = s.read_packed(d, gptr, gi);
@@ -1433,7 +1635,43 @@ impl<'a, 'f> Lower<'a, 'f> {
         let nblocks = n / block;
         let rest_vecs = (n % block) / lanes;
         let scalar_from = nblocks * block + rest_vecs * lanes;
+        // A row of `a` that is all zero leaves its accumulators unchanged, so it is skipped
+        // (GEMV kernels pad m to a tile of 16 or more rows that loads fill with zeros). For
+        // integers this is exact outright (`acc + 0·b = acc`). For floats the row must be all
+        // +0 codes, every `b` finite (so each product is ±0, never NaN) and no accumulator of
+        // the row −0 or NaN: then `f32(acc + ±0) = acc` at every step, `+0 + −0` included.
+        let b_finite = if int { None } else { Some(self.tile_all(bconv, kk * n, &mut |s: &mut Self, v| s.f64_is_finite(v))) };
+        let zero_bits = self.iconst(0);
         self.loop_n(m, &mut |s: &mut Self, row| {
+            let a_row = s.fb.ins().imul_imm_s(row, (kk * elem) as i64);
+            let a_zero = s.row_all(aconv, a_row, kk, elem, &mut |s: &mut Self, a| {
+                if int {
+                    let v = s.fb.ins().load(I32, mf(), a, 0);
+                    s.fb.ins().icmp_imm_s(IntCC::Equal, v, 0)
+                } else {
+                    let v = s.fb.ins().load(I64, mf(), a, 0);
+                    s.fb.ins().icmp(IntCC::Equal, v, zero_bits)
+                }
+            });
+            let skip = match b_finite {
+                None => a_zero,
+                Some(b_finite) => {
+                    let c_row = s.fb.ins().imul_imm_s(row, (n * elem) as i64);
+                    let c_ok = s.row_all(acc, c_row, n, elem, &mut |s: &mut Self, a| {
+                        let v = s.fb.ins().load(F64, mf(), a, 0);
+                        let ordered = s.fb.ins().fcmp(FloatCC::Ordered, v, v);
+                        let bits = s.fb.ins().bitcast(I64, MemFlagsData::new(), v);
+                        let not_neg_zero = s.fb.ins().icmp_imm_s(IntCC::NotEqual, bits, i64::MIN);
+                        s.fb.ins().band(ordered, not_neg_zero)
+                    });
+                    let both = s.fb.ins().band(a_zero, b_finite);
+                    s.fb.ins().band(both, c_ok)
+                }
+            };
+            let (work, join) = (s.fb.create_block(), s.fb.create_block());
+            s.fb.ins().brif(skip, join, &[], work, &[]);
+            s.fb.switch_to_block(work);
+            s.fb.seal_block(work);
             if nblocks > 0 {
                 s.loop_n(nblocks, &mut |s: &mut Self, q| {
                     let col0 = s.fb.ins().imul_imm_s(q, block as i64);
@@ -1448,6 +1686,9 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let col0 = s.iconst(col as i64);
                 s.dot_cols(int, row, col0, 0, kk, n, aconv, bconv, acc);
             }
+            s.fb.ins().jump(join, &[]);
+            s.fb.switch_to_block(join);
+            s.fb.seal_block(join);
         });
         // Back to codes: i32 masked to the accumulator's width, or f32 bits.
         let (abase, obase) = (self.addr(acc), self.addr(ob));
@@ -1465,6 +1706,40 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
         });
         Ok(())
+    }
+
+    /// Whether `pred(address)` (an `i8` truth) holds for the `n` elements of `elem` bytes at
+    /// scratch offset `buf` + the byte offset `start`.
+    fn row_all(&mut self, buf: u32, start: ir::Value, n: usize, elem: usize, pred: &mut dyn FnMut(&mut Self, ir::Value) -> ir::Value) -> ir::Value {
+        let flag = self.fb.declare_var(I8);
+        let t = self.fb.ins().iconst(I8, 1);
+        self.fb.def_var(flag, t);
+        let base = self.addr(buf);
+        let base = self.fb.ins().iadd(base, start);
+        self.loop_n(n, &mut |s: &mut Self, e| {
+            let a = s.elem_addr(base, e, elem);
+            let ok = pred(s, a);
+            let cur = s.fb.use_var(flag);
+            let next = s.fb.ins().band(cur, ok);
+            s.fb.def_var(flag, next);
+        });
+        self.fb.use_var(flag)
+    }
+
+    /// Whether `pred(value)` holds for every one of the `n` f64 values at scratch offset `buf`.
+    fn tile_all(&mut self, buf: u32, n: usize, pred: &mut dyn FnMut(&mut Self, ir::Value) -> ir::Value) -> ir::Value {
+        let z = self.iconst(0);
+        self.row_all(buf, z, n, 8, &mut |s: &mut Self, a| {
+            let v = s.fb.ins().load(F64, mf(), a, 0);
+            pred(s, v)
+        })
+    }
+
+    /// `|x| < ∞` (false for NaN).
+    fn f64_is_finite(&mut self, x: ir::Value) -> ir::Value {
+        let ax = self.fb.ins().fabs(x);
+        let inf = self.fb.ins().f64const(f64::INFINITY);
+        self.fb.ins().fcmp(FloatCC::LessThan, ax, inf)
     }
 
     /// Accumulates `a[row, :] · b[:, col0 ..]` into `acc[row, col0 ..]` for `nvec` vectors of
@@ -1537,6 +1812,15 @@ impl<'a, 'f> Lower<'a, 'f> {
             s.fb.ins().store(mf(), v, o, 0);
         });
     }
+}
+
+/// An elementwise operation [`Lower::vector_f32`] computes on four elements at once.
+#[derive(Clone, Copy)]
+enum VecOp {
+    /// `f32` `+ − × ÷`.
+    Binary(BinaryOp),
+    /// An integer of at most 31 bits cast to `f32`, nearest-even.
+    IntToF32,
 }
 
 /// What an elementwise closure takes and gives.

@@ -50,3 +50,53 @@ fn perf_report() {
     assert_eq!(want, got, "the timed runs agree");
     eprintln!("W3A8 GEMM m={m} k={kk} n={n}: cpu {cpu_ms:.1} ms (launch with packing), {packed_ms:.1} ms (launch_packed); interpreter {int_ms:.0} ms; {} threads", rayon::current_num_threads());
 }
+
+/// Reads a kernel of the repository's `lang/` library.
+fn library(file: &str, name: &str, defines: &[&str]) -> tilc_vm::Kernel {
+    let path = format!("{}/../../lang/{file}", env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    kernel(&src, name, defines)
+}
+
+/// The median of `reps` launches of `cpu` on `args` (packed once), in milliseconds.
+fn time_launch(cpu: &CpuKernel, args: &[ArgValue], reps: usize) -> f64 {
+    let mut packed: Vec<tilc_cpu::PackedArg> = args
+        .iter()
+        .map(|a| match a {
+            ArgValue::Int(i) => tilc_cpu::PackedArg::Int(*i),
+            ArgValue::Float(x) => tilc_cpu::PackedArg::Float(*x),
+            ArgValue::Tensor(t) => tilc_cpu::PackedArg::Tensor(tilc_cpu::PackedTensor::from_host(t)),
+        })
+        .collect();
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            cpu.launch_packed(&mut packed).expect("runs");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[reps / 2]
+}
+
+/// W4A16 (`gemv_a16w`, BN = BK = 64) and W3A8 (`gemm_w3a8`, BM = 32) GEMV at m = 1, k = 4096:
+/// `TILC_PERF_N` (default 4096) columns; GB/s of weight traffic (packed codes + f16 scales).
+#[test]
+#[ignore = "timing report, not a check"]
+fn gemv_report() {
+    let n: i64 = std::env::var("TILC_PERF_N").ok().and_then(|v| v.parse().ok()).unwrap_or(4096);
+    let kk: i64 = 4096;
+    let reps = 5;
+    let w4 = library("gemv.tl", "gemv_a16w", &["BN=64", "BK=64"]);
+    let cpu = compile(&w4);
+    let args = random_args(&w4, &[("m", ArgValue::Int(1)), ("n", ArgValue::Int(n)), ("k", ArgValue::Int(kk)), ("group", ArgValue::Int(128))], 11);
+    let ms = time_launch(&cpu, &args, reps);
+    let bytes = (kk * n / 2 + kk / 128 * n * 2) as f64;
+    eprintln!("W4A16 GEMV m=1 k={kk} n={n}: {ms:.1} ms = {:.3} GB/s of weights", bytes / ms / 1e6);
+    let w3 = example("gemm_w3a8.tl", "gemm_w3a8", &["BM=32"]);
+    let cpu = compile(&w3);
+    let args = random_args(&w3, &[("m", ArgValue::Int(1)), ("n", ArgValue::Int(n)), ("k", ArgValue::Int(kk))], 12);
+    let ms = time_launch(&cpu, &args, reps);
+    let bytes = (kk * n * 3 / 8 + kk / 128 * n * 2) as f64;
+    eprintln!("W3A8 GEMV m=1 k={kk} n={n}: {ms:.1} ms = {:.3} GB/s of weights; {} threads", bytes / ms / 1e6, rayon::current_num_threads());
+}

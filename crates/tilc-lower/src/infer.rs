@@ -3,6 +3,8 @@
 //! tables; it never decides a layout itself.
 //!
 //! Rules (see also [`crate::layout`]'s module doc):
+//! - a layout the author pinned (`let x @ layout = …`, [`tilc_vm::PinnedLayout`]) wins over
+//!   every rule below;
 //! - loads, `iota`, `full`, `broadcast`, `transpose`, and `view`s that change the element
 //!   width get the default layout of their shape;
 //! - `reduce` whose axis lies within warps (and whose combination is order-free) gets
@@ -144,13 +146,18 @@ pub fn default_for(dtype: DType, shape: &[usize], threads: usize) -> RegisterLay
 /// Infers layouts for `k` on blocks of `threads` threads; `use_mma` allows tensor-core plans.
 pub fn infer(k: &vm::Kernel, threads: usize, use_mma: bool) -> Inferred {
     let mut inf = Inferred::default();
-    let mut var_layout: HashMap<vm::Value, RegisterLayout> = HashMap::new();
+    // Layouts the author pinned win over every rule.
+    let pinned: HashMap<vm::Value, RegisterLayout> = k.pinned_layouts.iter().filter(|p| p.layout.num_threads() == threads).map(|p| (p.value, p.layout.clone())).collect();
+    let mut var_layout: HashMap<vm::Value, RegisterLayout> =
+        pinned.iter().filter(|(v, _)| matches!(k.values[**v].def, vm::ValueDef::Var)).map(|(v, l)| (*v, l.clone())).collect();
     for _round in 0..4 {
-        let mut st = Round { k, threads, use_mma, out: Inferred::default(), vars: &var_layout, assigned: HashMap::new() };
+        let mut st = Round { k, threads, use_mma, out: Inferred::default(), vars: &var_layout, assigned: HashMap::new(), pinned: &pinned };
         st.body(&k.body);
         let mut next = var_layout.clone();
         for (var, layout) in &st.assigned {
-            next.insert(*var, layout.clone());
+            if !pinned.contains_key(var) {
+                next.insert(*var, layout.clone());
+            }
         }
         inf = st.out;
         if next == var_layout {
@@ -173,6 +180,8 @@ struct Round<'a> {
     vars: &'a HashMap<vm::Value, RegisterLayout>,
     /// The first non-fill layout assigned to each variable in this round.
     assigned: HashMap<vm::Value, RegisterLayout>,
+    /// Layouts pinned by the author.
+    pinned: &'a HashMap<vm::Value, RegisterLayout>,
 }
 
 impl Round<'_> {
@@ -279,6 +288,10 @@ impl Round<'_> {
                 None
             }
             _ => result.and_then(|r| self.default(r)),
+        };
+        let layout = match result.and_then(|r| self.pinned.get(&r)) {
+            Some(p) => Some(p.clone()),
+            None => layout,
         };
         if let (Some(r), Some(l)) = (result, layout)
             && matches!(k.ty(r), Type::Tile(_))

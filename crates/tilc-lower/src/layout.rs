@@ -3,7 +3,7 @@
 //! Every tile value of a VM kernel gets a [`RegisterLayout`] over exactly the block's threads
 //! (replication fills threads a small tile does not need). The rules, in program order:
 //!
-//! - a layout written by the user (`@ layout`) wins — *not yet recorded by elaboration*;
+//! - a layout the author pinned (`let x @ layout = …`) wins;
 //! - `dot` takes the fragment layouts of the tensor-core atom chosen for it, when one is chosen
 //!   ([`crate::mma`]), so its operands are converted into them and its result is born in the
 //!   accumulator layout;

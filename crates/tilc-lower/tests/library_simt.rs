@@ -230,3 +230,16 @@ fn simt_ir_snapshots() {
         insta::assert_snapshot!(format!("simt_{name}"), text);
     }
 }
+
+/// `let x @ layout = …` pins a layout: inference keeps it (for a value and for a variable), and
+/// the lowered kernel still computes the interpreter's result.
+#[test]
+fn pinned_layouts_are_respected() {
+    let c = case("crates/tilc-lower/tests/cases/pinned_layout.tl", "pin", &[], &[("n", 200.0)]);
+    check(&c);
+    let k = elaborate(&c);
+    let lowered = tilc_lower::lower(&k, &tilc_lower::Options::default()).expect("lowers");
+    let layouts = lowered.info.layouts.join("\n");
+    assert!(layouts.contains("f32[128] = spatial(128)"), "{layouts}");
+    assert!(layouts.contains("f32[128] = replicated(2).local(2).spatial(64)"), "{layouts}");
+}

@@ -27,6 +27,16 @@ pub enum PtxError {
         /// The target that lacks it.
         target: Target,
     },
+    /// The kernel needs more of a per-block resource (threads, shared memory) than the target
+    /// has.
+    Resources {
+        /// Kernel name.
+        kernel: String,
+        /// The target.
+        target: Target,
+        /// What it needs and what the target allows.
+        message: String,
+    },
     /// The SIMT kernel failed verification (a bug in whatever produced it).
     InvalidKernel {
         /// Kernel name.
@@ -91,6 +101,11 @@ impl fmt::Display for PtxError {
                     _ => "",
                 }
             ),
+            PtxError::Resources {
+                kernel,
+                target,
+                message,
+            } => write!(f, "kernel `{kernel}` cannot run on {target}: {message}"),
             PtxError::InvalidKernel { kernel, message } => {
                 write!(f, "kernel `{kernel}` is not valid SIMT IR:\n{message}")
             }

@@ -4,8 +4,12 @@
 //!
 //! - [`target`]: the targets, their PTX versions (checked before LLVM sees them: a bad pair makes
 //!   LLVM exit the process) and feature gates;
-//! - [`compile`]: verify the SIMT kernels, check every instruction against the target, unroll as
-//!   hinted, lower to one LLVM module (`codegen`), verify it, optimise it, print PTX;
+//! - [`compile`]: verify the SIMT kernels, check every instruction against the target
+//!   ([`check_features`]) and the block against its limits ([`check_resources`]: threads, shared
+//!   memory), unroll as hinted, lower to one LLVM module (`codegen`), verify it, optimise it,
+//!   print PTX. All of a kernel's shared memory is the dynamic `extern .shared` window
+//!   [`SHARED_SYMBOL`], so a launch passes the kernel's `shared_bytes` as its dynamic size (and
+//!   above 48 KiB first raises the function's dynamic shared memory limit);
 //! - [`ptxas`]: find and run ptxas, parse `-v` into a [`Report`], print it as a table.
 //!
 //! This crate must not know the VM, layouts, the language or how kernels are launched; it takes
@@ -114,6 +118,7 @@ pub fn compile(kernels: &[Kernel], options: &Options) -> Result<Output, PtxError
             kernel: k.name.clone(),
             message: e.to_string(),
         })?;
+        check_resources(k, target)?;
         for feature in check_features(k, target)? {
             needed = needed.max(feature.min_ptx());
         }
@@ -210,6 +215,33 @@ pub fn check_features(kernel: &Kernel, target: Target) -> Result<Vec<Feature>, P
         }
     });
     result
+}
+
+/// Checks that `kernel`'s block fits `target`: at most [`Target::max_threads_per_block`] threads
+/// and [`Target::max_shared_bytes_per_block`] bytes of shared memory. (All of a kernel's shared
+/// memory is the dynamic `tilc_smem` window, so the launch passes `shared_bytes` as its dynamic
+/// size.)
+pub fn check_resources(kernel: &Kernel, target: Target) -> Result<(), PtxError> {
+    let fail = |message: String| PtxError::Resources {
+        kernel: kernel.name.clone(),
+        target,
+        message,
+    };
+    let threads = kernel.threads_per_block();
+    if threads > target.max_threads_per_block() {
+        return Err(fail(format!(
+            "its block has {threads} threads; {target} allows at most {}",
+            target.max_threads_per_block()
+        )));
+    }
+    if kernel.shared_bytes > target.max_shared_bytes_per_block() {
+        return Err(fail(format!(
+            "it needs {} bytes of shared memory per block; {target} allows at most {}",
+            kernel.shared_bytes,
+            target.max_shared_bytes_per_block()
+        )));
+    }
+    Ok(())
 }
 
 static LLVM_INIT: Once = Once::new();

@@ -30,6 +30,9 @@ pub struct KernelResources {
     pub stack_frame: u32,
     /// Bytes of static shared memory (dynamic shared memory is sized at launch and not counted).
     pub shared_bytes: u32,
+    /// Bytes of dynamic shared memory the launch must request. ptxas cannot know it: it is 0 as
+    /// parsed, and [`Report::with_dynamic_shared`] fills it in from the kernels.
+    pub dynamic_shared_bytes: u32,
     /// Named barriers used.
     pub barriers: u32,
 }
@@ -51,6 +54,17 @@ impl Report {
         self.kernels.iter().find(|k| k.name == name)
     }
 
+    /// Fills in [`KernelResources::dynamic_shared_bytes`] from the SIMT kernels of the module
+    /// (all of their shared memory is the dynamic `tilc_smem` window).
+    pub fn with_dynamic_shared(mut self, kernels: &[tilc_simt::Kernel]) -> Report {
+        for r in &mut self.kernels {
+            if let Some(k) = kernels.iter().find(|k| k.name == r.name) {
+                r.dynamic_shared_bytes = k.shared_bytes;
+            }
+        }
+        self
+    }
+
     /// Whether any kernel spills.
     pub fn has_spills(&self) -> bool {
         self.kernels
@@ -68,9 +82,10 @@ impl Report {
             "spill ld (B)",
             "stack (B)",
             "smem (B)",
+            "dyn smem (B)",
             "barriers",
         ];
-        let rows: Vec<[String; 8]> = self
+        let rows: Vec<[String; 9]> = self
             .kernels
             .iter()
             .map(|k| {
@@ -82,6 +97,7 @@ impl Report {
                     k.spill_loads.to_string(),
                     k.stack_frame.to_string(),
                     k.shared_bytes.to_string(),
+                    k.dynamic_shared_bytes.to_string(),
                     k.barriers.to_string(),
                 ]
             })
@@ -290,6 +306,7 @@ ptxas info    : Used 10 registers, 380 bytes cmem[0]
                     spill_loads: 12,
                     stack_frame: 24,
                     shared_bytes: 1024,
+                    dynamic_shared_bytes: 0,
                     barriers: 1
                 },
                 KernelResources {
@@ -305,10 +322,10 @@ ptxas info    : Used 10 registers, 380 bytes cmem[0]
         assert_eq!(
             table,
             "\
-kernel  target  registers  spill st (B)  spill ld (B)  stack (B)  smem (B)  barriers
-------  ------  ---------  ------------  ------------  ---------  --------  --------
-gemm    sm_90a        168             8            12         24      1024         1
-add     sm_90a         10             0             0          0         0         0
+kernel  target  registers  spill st (B)  spill ld (B)  stack (B)  smem (B)  dyn smem (B)  barriers
+------  ------  ---------  ------------  ------------  ---------  --------  ------------  --------
+gemm    sm_90a        168             8            12         24      1024             0         1
+add     sm_90a         10             0             0          0         0             0         0
 "
         );
     }

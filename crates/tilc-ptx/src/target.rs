@@ -157,6 +157,22 @@ impl Target {
         }
     }
 
+    /// The most shared memory one block may use, in bytes (static and dynamic together; the
+    /// CUDA programming guide's table of compute capabilities: 227 KiB on 9.0 and 10.0, 99 KiB
+    /// on 12.0). Above 48 KiB the launcher must raise the kernel's
+    /// `CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES` first.
+    pub fn max_shared_bytes_per_block(self) -> u32 {
+        match self {
+            Target::Sm90a | Target::Sm100a => 227 * 1024,
+            Target::Sm120a => 99 * 1024,
+        }
+    }
+
+    /// The most threads one block may have (1024 on every target here).
+    pub fn max_threads_per_block(self) -> u32 {
+        1024
+    }
+
     /// The oldest PTX version that can name this target (PTX ISA "Target ISA notes"; LLVM 22
     /// enforces the same minimums and exits the process on a lower one).
     pub fn min_ptx(self) -> PtxVersion {

@@ -574,12 +574,22 @@ impl Elab {
                         ));
                     }
                 }
+                let pinned = match &l.layout {
+                    Some(le) => Some(self.pinned_layout(le, v, &l.name.name)?),
+                    None => None,
+                };
                 if l.mutable {
                     let ty = self.k.ty(v).clone();
                     let var = self.k.add_var(ty, Some(&l.name.name));
                     self.emit(InstKind::Assign { var, value: v }, l.init.span)?;
                     self.bind(&l.name.name, Binding::Var(var));
+                    if let Some((layout, span)) = pinned {
+                        self.k.pinned_layouts.push(crate::ir::PinnedLayout { value: var, layout, span });
+                    }
                 } else {
+                    if let Some((layout, span)) = pinned {
+                        self.k.pinned_layouts.push(crate::ir::PinnedLayout { value: v, layout, span });
+                    }
                     if self.k.values[v].name.is_none() && self.k.param_index(v).is_none() {
                         self.k.values[v].name = Some(l.name.name.clone());
                     }
@@ -588,6 +598,103 @@ impl Elab {
                 Ok(())
             }
         }
+    }
+
+    /// The layout of `let name @ le = v`: evaluated, checked against `v`'s tile shape and the
+    /// block's threads (a layout over fewer threads is replicated over the rest).
+    fn pinned_layout(&mut self, le: &ast::LayoutExpr, v: Value, name: &str) -> R<(tilc_layout::RegisterLayout, Span)> {
+        let layout = self.layout_value(le)?;
+        let Some(tile) = self.k.ty(v).as_tile().cloned() else {
+            let ty = self.k.ty(v).clone();
+            return Err(self.error(
+                Diagnostic::error(format!("`{name}` is `{ty}`; only register tiles have layouts"), le.span, "a layout on a non-tile")
+                    .with_hint("remove the `@ layout`, or bind a register tile"),
+            ));
+        };
+        if layout.shape() != tile.shape.as_slice() {
+            return Err(self.error(
+                Diagnostic::error(
+                    format!("the layout covers a tile of shape {}, but `{name}` is `{}{}`", shape_str(layout.shape()), tile.dtype, shape_str(&tile.shape)),
+                    le.span,
+                    format!("shape {}", shape_str(layout.shape())),
+                )
+                .with_hint("the layout's extents per dimension must multiply to the tile's"),
+            ));
+        }
+        let threads = 32 * self.k.warps as usize;
+        let t = layout.num_threads();
+        if t > threads || threads % t != 0 {
+            return Err(self.error(
+                Diagnostic::error(format!("the layout spans {t} threads, but the block has {threads} ({} warps)", self.k.warps), le.span, format!("{t} threads"))
+                    .with_hint("use a layout over the block's threads, or a divisor of them (the rest replicate it)"),
+            ));
+        }
+        let layout = if t == threads { layout } else { tilc_layout::register::compose(&tilc_layout::RegisterLayout::replica(threads / t), &layout) };
+        Ok((layout, le.span))
+    }
+
+    /// Evaluates a layout expression; its extents are constant expressions.
+    fn layout_value(&mut self, le: &ast::LayoutExpr) -> R<tilc_layout::RegisterLayout> {
+        use tilc_layout::register::compose;
+        match &le.kind {
+            ast::LayoutKind::Error => Err(Reported),
+            ast::LayoutKind::Product { lhs, rhs } => {
+                let (a, b) = (self.layout_value(lhs)?, self.layout_value(rhs)?);
+                Ok(compose(&a, &b))
+            }
+            ast::LayoutKind::Chain { base, next } => {
+                let a = self.layout_value(base)?;
+                let b = self.layout_prim(next)?;
+                Ok(compose(&a, &b))
+            }
+            ast::LayoutKind::Prim(p) => self.layout_prim(p),
+        }
+    }
+
+    fn layout_prim(&mut self, p: &ast::LayoutPrim) -> R<tilc_layout::RegisterLayout> {
+        use tilc_layout::register::{auto_local_spatial, column_local, column_spatial, local, replicated, spatial};
+        let mut args = Vec::with_capacity(p.args.len());
+        for a in &p.args {
+            let n = self.const_int(a, "a layout extent")?;
+            if !(1..=1 << 20).contains(&n) {
+                return self.err(format!("a layout extent must be between 1 and 2^20, this is {n}"), a.span, "here");
+            }
+            args.push(n as usize);
+        }
+        let need_one = |lx: &mut Self| -> R<()> {
+            if args.is_empty() {
+                return lx.err(format!("`{}` needs at least one argument", p.prim.as_str()), p.span, "no arguments");
+            }
+            Ok(())
+        };
+        Ok(match p.prim {
+            ast::LayoutPrimKind::Local => {
+                need_one(self)?;
+                local(&args)
+            }
+            ast::LayoutPrimKind::Spatial => {
+                need_one(self)?;
+                spatial(&args)
+            }
+            ast::LayoutPrimKind::ColumnLocal => {
+                need_one(self)?;
+                column_local(&args)
+            }
+            ast::LayoutPrimKind::ColumnSpatial => {
+                need_one(self)?;
+                column_spatial(&args)
+            }
+            ast::LayoutPrimKind::Replicated => {
+                need_one(self)?;
+                replicated(&args[1..], args[0])
+            }
+            ast::LayoutPrimKind::AutoLocalSpatial => {
+                if args.len() < 2 {
+                    return self.err("`auto_local_spatial` needs a thread count and at least one extent", p.span, "too few arguments");
+                }
+                auto_local_spatial(args[0], &args[1..])
+            }
+        })
     }
 
     fn assign(&mut self, target: &ast::Ident, op: ast::AssignOp, value: &ast::Expr, span: Span) -> R<()> {

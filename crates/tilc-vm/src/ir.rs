@@ -652,6 +652,21 @@ pub struct Kernel {
     pub warps: u32,
     /// The top-level body.
     pub body: Vec<Inst>,
+    /// Register layouts the author pinned with `let x @ layout = …`, in source order.
+    /// Invariant: the value is a register tile (or a tile variable) whose shape is the layout's,
+    /// and the layout spans the block's threads (elaboration pads it with replication).
+    pub pinned_layouts: Vec<PinnedLayout>,
+}
+
+/// A register layout pinned by the author on a tile value or variable (`let x @ layout = …`).
+#[derive(Clone, Debug)]
+pub struct PinnedLayout {
+    /// The tile value, or the mutable variable for `let mut`.
+    pub value: Value,
+    /// The layout, spanning exactly `32 × warps` threads.
+    pub layout: tilc_layout::RegisterLayout,
+    /// The `@ layout` expression.
+    pub span: Span,
 }
 
 impl Kernel {
@@ -669,6 +684,7 @@ impl Kernel {
             grid: vec![SymExpr::Const(1)],
             warps: 1,
             body: Vec::new(),
+            pinned_layouts: Vec::new(),
         }
     }
 

@@ -64,6 +64,10 @@ fn write_kernel(w: &mut dyn Write, k: &Kernel) -> fmt::Result {
             writeln!(w)?;
         }
     }
+    for p in &k.pinned_layouts {
+        let text = tilc_layout::to_expr(&p.layout).map(|e| e.to_string()).unwrap_or_else(|| p.layout.to_string());
+        writeln!(w, "  layout {} @ {text}", p.value)?;
+    }
     writeln!(w, "{{")?;
     write_body(w, k, &k.body, 1)?;
     writeln!(w, "}}")

@@ -1,0 +1,234 @@
+//! `--emit c`: a C header and a C source file that embed the module image (cubin or PTX) and
+//! give C and C++ programs one typed launch function per kernel over the CUDA driver API.
+//!
+//! The source declares the five driver functions it calls (`cuModuleLoadData`,
+//! `cuModuleGetFunction`, `cuModuleUnload`, `cuFuncSetAttribute`, `cuLaunchKernel`) itself, with
+//! the opaque struct tags `cuda.h` uses, so it compiles with no CUDA headers; the program links
+//! with `-lcuda`. Results are `CUresult` codes as `int` (0 is `CUDA_SUCCESS`). Grid extents are
+//! computed in the launch function from the scalar arguments, as the manifest's `grid.expr` says.
+
+use super::abi::{DEFAULT_SHARED_LIMIT, Expr, KernelAbi, ParamKind, function_name, infix};
+use tilc_ptx::Target;
+use tilc_vm::SymOp;
+
+/// What the embedded image is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageKind {
+    /// A cubin (ELF) for exactly the target's compute capability.
+    Cubin,
+    /// PTX text, NUL-terminated; the driver compiles it at load time.
+    Ptx,
+}
+
+/// The two files of `--emit c`.
+pub struct CFiles {
+    /// The header's text.
+    pub header: String,
+    /// The source's text (it includes the header by `header_name`).
+    pub source: String,
+}
+
+/// C keywords and the names the launch functions use for themselves: a parameter with one of
+/// these names gets a trailing `_`.
+const RESERVED: &[&str] = &[
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern", "float", "for", "goto", "if",
+    "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union",
+    "unsigned", "void", "volatile", "while", "bool", "true", "false", "class", "new", "delete", "this", "template", "typename", "namespace",
+    "operator", "private", "public", "protected", "virtual", "friend", "module", "stream",
+];
+
+/// A C identifier made from `s`: other characters become `_`, a leading digit gets a `_`.
+pub fn c_identifier(s: &str) -> String {
+    let mut id: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if id.is_empty() || id.starts_with(|c: char| c.is_ascii_digit()) {
+        id.insert(0, '_');
+    }
+    id
+}
+
+fn param_name(name: &str) -> String {
+    let id = c_identifier(name);
+    if RESERVED.contains(&id.as_str()) || id.starts_with("tilc_") { format!("{id}_") } else { id }
+}
+
+/// Text safe inside a `/* */` comment.
+fn comment(s: &str) -> String {
+    s.replace("*/", "* /")
+}
+
+/// The launch function's name for kernel `k` of a module called `prefix`.
+fn launch_name(prefix: &str, kernels: &[KernelAbi], k: &KernelAbi) -> String {
+    if kernels.len() == 1 && c_identifier(&k.name) == prefix {
+        format!("{prefix}_launch")
+    } else {
+        format!("{prefix}_{}_launch", c_identifier(&k.name))
+    }
+}
+
+fn signature(prefix: &str, kernels: &[KernelAbi], k: &KernelAbi) -> String {
+    let mut args = vec![format!("const {prefix}_module *module"), "tilc_stream stream".to_string()];
+    for p in &k.params {
+        let ty = match &p.kind {
+            ParamKind::Scalar { abi, .. } => abi.c_type(),
+            ParamKind::Tensor { .. } => "tilc_deviceptr",
+        };
+        args.push(format!("{ty} {}", param_name(&p.name)));
+    }
+    format!("tilc_result {}(\n    {})", launch_name(prefix, kernels, k), args.join(",\n    "))
+}
+
+/// A C expression of type `int64_t` for `e`; division by zero sets `tilc_bad`.
+fn c_expr(e: &Expr, k: &KernelAbi) -> String {
+    match e {
+        Expr::Const(c) => format!("INT64_C({c})"),
+        Expr::Param(i) => format!("(int64_t){}", param_name(&k.params[*i].name)),
+        Expr::Bin(op, a, b) => {
+            let (a, b) = (c_expr(a, k), c_expr(b, k));
+            match op {
+                SymOp::Add | SymOp::Sub | SymOp::Mul => format!("({a} {} {b})", infix(*op)),
+                SymOp::Div => format!("tilc_div({a}, {b}, &tilc_bad)"),
+                SymOp::Rem => format!("tilc_rem({a}, {b}, &tilc_bad)"),
+                _ => format!("tilc_{}({a}, {b}, &tilc_bad)", function_name(*op).expect("a function operator")),
+            }
+        }
+    }
+}
+
+/// The header and source for `kernels`, which share one image. `prefix` names everything
+/// (`prefix_module`, `prefix_load`, `prefix_launch` …); `header_name` is how the source
+/// includes the header.
+pub fn c_files(prefix: &str, header_name: &str, source: &str, target: Target, image: &[u8], kind: ImageKind, kernels: &[KernelAbi]) -> CFiles {
+    let guard = format!("{}_H", prefix.to_ascii_uppercase());
+    let image_text = match kind {
+        ImageKind::Cubin => format!("a cubin for {target}"),
+        ImageKind::Ptx => format!("PTX for {target} (the driver compiles it when the module is loaded)"),
+    };
+    let (major, minor) = target.compute_capability();
+    let mut h = String::new();
+    h += &format!(
+        "/* Generated by tilc from {} for {target}: do not edit.\n *\n * Embeds {image_text}; runs on GPUs of compute capability {major}.{minor}.\n * Link the program with -lcuda. Every function returns a CUresult (0 is CUDA_SUCCESS) and\n * needs a current CUDA context (cuCtxSetCurrent / cuDevicePrimaryCtxRetain).\n *\n * Tensors are device pointers to packed bit streams (row-major; element i at bits\n * [i*bits, (i+1)*bits) counted from bit 0 of byte 0), zero-padded to a multiple of 16 bytes.\n * Float scalars of types narrower than f32 are passed as the f32 of their value.\n */\n",
+        comment(source)
+    );
+    h += &format!("#ifndef {guard}\n#define {guard}\n\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n");
+    h += "#ifndef TILC_DRIVER_TYPES\n#define TILC_DRIVER_TYPES\n/* The driver API's types, under names that cannot clash with cuda.h's (the struct tags are\n * cuda.h's own, so its CUstream converts to tilc_stream). */\ntypedef int tilc_result;\ntypedef unsigned long long tilc_deviceptr;\ntypedef struct CUstream_st *tilc_stream;\n#endif\n\n";
+    h += &format!("/* The loaded module and its kernels; fill with {prefix}_load. */\ntypedef struct {prefix}_module {{\n    struct CUmod_st *module;\n");
+    for k in kernels {
+        h += &format!("    struct CUfunc_st *fn_{};\n", c_identifier(&k.name));
+    }
+    h += &format!("}} {prefix}_module;\n\n");
+    h += &format!(
+        "/* Loads the embedded image into the current context and looks up every kernel (raising the\n * dynamic shared memory limit of those that need more than {DEFAULT_SHARED_LIMIT} bytes). */\ntilc_result {prefix}_load({prefix}_module *module);\n\n/* Unloads the module. */\ntilc_result {prefix}_unload({prefix}_module *module);\n\n"
+    );
+    for k in kernels {
+        h += &launch_doc(k);
+        h += &signature(prefix, kernels, k);
+        h += ";\n\n";
+    }
+    h += &format!("#ifdef __cplusplus\n}}\n#endif\n\n#endif /* {guard} */\n");
+
+    let mut c = String::new();
+    c += &format!("/* Generated by tilc from {} for {target}: do not edit. See {header_name}. */\n", comment(source));
+    c += &format!("#include \"{header_name}\"\n\n#include <stddef.h>\n\n");
+    c += "/* The CUDA driver API functions used here (cuda.h declares the same; CUresult and the\n * attribute enum are int-sized). */\n";
+    c += "extern tilc_result cuModuleLoadData(struct CUmod_st **module, const void *image);\n";
+    c += "extern tilc_result cuModuleGetFunction(struct CUfunc_st **function, struct CUmod_st *module, const char *name);\n";
+    c += "extern tilc_result cuModuleUnload(struct CUmod_st *module);\n";
+    c += "extern tilc_result cuFuncSetAttribute(struct CUfunc_st *function, int attribute, int value);\n";
+    c += "extern tilc_result cuLaunchKernel(struct CUfunc_st *function, unsigned int grid_x, unsigned int grid_y,\n    unsigned int grid_z, unsigned int block_x, unsigned int block_y, unsigned int block_z,\n    unsigned int shared_bytes, struct CUstream_st *stream, void **params, void **extra);\n\n";
+    c += "#define TILC_CUDA_ERROR_INVALID_VALUE 1\n#define TILC_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES 8\n\n";
+    c += "/* Integer operators of grid expressions; division by zero sets *bad. */\n";
+    c += "static inline int64_t tilc_div(int64_t a, int64_t b, int *bad) { if (b == 0) { *bad = 1; return 0; } return a / b; }\n";
+    c += "static inline int64_t tilc_rem(int64_t a, int64_t b, int *bad) { if (b == 0) { *bad = 1; return 0; } return a % b; }\n";
+    c += "static inline int64_t tilc_cdiv(int64_t a, int64_t b, int *bad) {\n    int64_t q;\n    if (b == 0) { *bad = 1; return 0; }\n    q = a / b;\n    return (a % b != 0 && ((a < 0) == (b < 0))) ? q + 1 : q;\n}\n";
+    c += "static inline int64_t tilc_min(int64_t a, int64_t b, int *bad) { (void)bad; return a < b ? a : b; }\n";
+    c += "static inline int64_t tilc_max(int64_t a, int64_t b, int *bad) { (void)bad; return a > b ? a : b; }\n\n";
+    c += &format!("/* {image_text}, {} bytes. */\nstatic _Alignas(16) const unsigned char tilc_image[{}] = {{\n", image.len() + usize::from(kind == ImageKind::Ptx), image.len() + usize::from(kind == ImageKind::Ptx));
+    let mut bytes: Vec<u8> = image.to_vec();
+    if kind == ImageKind::Ptx {
+        bytes.push(0);
+    }
+    for chunk in bytes.chunks(16) {
+        let line: Vec<String> = chunk.iter().map(|b| format!("0x{b:02x}")).collect();
+        c += &format!("    {},\n", line.join(", "));
+    }
+    c += "};\n\n";
+    c += &format!("tilc_result {prefix}_load({prefix}_module *module) {{\n    tilc_result r;\n    module->module = NULL;\n");
+    for k in kernels {
+        c += &format!("    module->fn_{} = NULL;\n", c_identifier(&k.name));
+    }
+    c += "    r = cuModuleLoadData(&module->module, tilc_image);\n    if (r != 0) return r;\n";
+    for k in kernels {
+        let field = format!("module->fn_{}", c_identifier(&k.name));
+        c += &format!("    r = cuModuleGetFunction(&{field}, module->module, \"{}\");\n    if (r != 0) goto fail;\n", k.name);
+        if k.dynamic_shared_bytes > DEFAULT_SHARED_LIMIT {
+            c += &format!(
+                "    r = cuFuncSetAttribute({field}, TILC_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, {});\n    if (r != 0) goto fail;\n",
+                k.dynamic_shared_bytes
+            );
+        }
+    }
+    c += "    return 0;\nfail:\n    cuModuleUnload(module->module);\n    module->module = NULL;\n    return r;\n}\n\n";
+    c += &format!("tilc_result {prefix}_unload({prefix}_module *module) {{\n    tilc_result r = cuModuleUnload(module->module);\n    module->module = NULL;\n    return r;\n}}\n\n");
+    for k in kernels {
+        c += &signature(prefix, kernels, k);
+        c += " {\n    int tilc_bad = 0;\n    int64_t tilc_grid[3];\n";
+        let arg_names: Vec<String> = k.params.iter().map(|p| format!("&{}", param_name(&p.name))).collect();
+        c += &format!("    void *tilc_params[{}] = {{ {} }};\n", arg_names.len().max(1), if arg_names.is_empty() { "NULL".to_string() } else { arg_names.join(", ") });
+        for (i, g) in k.grid.iter().enumerate() {
+            c += &format!("    tilc_grid[{i}] = {};\n", c_expr(g, k));
+        }
+        c += "    if (tilc_bad || tilc_grid[0] < 0 || tilc_grid[0] > INT64_C(2147483647) || tilc_grid[1] < 0 || tilc_grid[1] > 65535\n        || tilc_grid[2] < 0 || tilc_grid[2] > 65535)\n        return TILC_CUDA_ERROR_INVALID_VALUE;\n";
+        c += "    if (tilc_grid[0] == 0 || tilc_grid[1] == 0 || tilc_grid[2] == 0) return 0;\n";
+        let [bx, by, bz] = k.block;
+        c += &format!(
+            "    return cuLaunchKernel(module->fn_{}, (unsigned int)tilc_grid[0], (unsigned int)tilc_grid[1], (unsigned int)tilc_grid[2],\n        {bx}u, {by}u, {bz}u, {}u, stream, tilc_params, NULL);\n}}\n\n",
+            c_identifier(&k.name),
+            k.dynamic_shared_bytes
+        );
+    }
+    CFiles { header: h, source: c }
+}
+
+/// The comment above a launch function: the kernel's doc, its grid, block and shared memory,
+/// and what each argument is.
+fn launch_doc(k: &KernelAbi) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    lines.push(format!("Launches `{}`.", k.name));
+    for l in k.doc.lines() {
+        lines.push(l.trim_end().to_string());
+    }
+    if !k.constants.is_empty() {
+        let cs: Vec<String> = k.constants.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        lines.push(format!("Built with {}.", cs.join(", ")));
+    }
+    let grid: Vec<String> = k.grid.iter().map(|e| e.text(&k.params)).collect();
+    lines.push(format!(
+        "Grid [{}], block [{}, {}, {}], {} bytes of dynamic shared memory.",
+        grid.join(", "),
+        k.block[0],
+        k.block[1],
+        k.block[2],
+        k.dynamic_shared_bytes
+    ));
+    for p in &k.params {
+        lines.push(match &p.kind {
+            ParamKind::Scalar { dtype, abi } => format!("  {}: {dtype} scalar (passed as {})", param_name(&p.name), abi.c_type()),
+            ParamKind::Tensor { dtype, shape, out, align } => {
+                let shape: Vec<String> = shape.iter().map(|e| e.text(&k.params)).collect();
+                format!(
+                    "  {}: {} tensor {dtype}[{}], {}-byte aligned",
+                    param_name(&p.name),
+                    if *out { "output" } else { "input" },
+                    shape.join(", "),
+                    align
+                )
+            }
+        });
+    }
+    let mut out = String::from("/*");
+    for l in lines {
+        out += &format!(" {}\n *", comment(&l)).replace(" \n", "\n");
+    }
+    out += "/\n";
+    out
+}
