@@ -11,7 +11,7 @@
 //!   [`tilc_layout::reduce`] of its operand's layout, so it runs in registers and shuffles;
 //!   other reductions get the default layout and go through shared memory;
 //! - elementwise operations, casts and `where` take the layout of their first tile operand of
-//!   the result's shape (others are converted);
+//!   the result's shape that is not a variable (a variable's otherwise; others are converted);
 //! - `reshape` and same-width `view`s keep the source's layout reshaped when the algebra allows
 //!   it ([`tilc_layout::reshape`]); `hadamard` keeps its operand's;
 //! - `dot` takes the accumulator fragment layout of its mma plan ([`MmaPlan`]) when one exists,
@@ -303,9 +303,14 @@ impl Round<'_> {
     fn elementwise(&self, result: Option<vm::Value>, operands: &[vm::Value]) -> Option<RegisterLayout> {
         let r = result?;
         let shape = &self.tile_type(r)?.shape;
+        let fits = |o: vm::Value| self.tile_type(o).is_some_and(|t| &t.shape == shape);
+        let is_var = |o: vm::Value| matches!(self.k.values[o].def, vm::ValueDef::Var);
+        // A computed operand first: a variable follows what is assigned to it, so preferring
+        // it would pin an accumulator to the layout of its initial fill.
         operands
             .iter()
-            .find(|&&o| self.tile_type(o).is_some_and(|t| &t.shape == shape))
+            .find(|&&o| fits(o) && !is_var(o))
+            .or_else(|| operands.iter().find(|&&o| fits(o)))
             .and_then(|&o| self.of(o))
             .or_else(|| self.default(r))
     }

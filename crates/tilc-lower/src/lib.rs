@@ -17,6 +17,7 @@ pub mod exec;
 pub mod infer;
 pub mod layout;
 mod lower;
+pub mod schedule;
 
 pub use exec::{EmuSummary, run};
 pub use lower::{LowerError, Lowered, LoweringInfo, Options, lower};

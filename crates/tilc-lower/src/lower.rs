@@ -196,6 +196,7 @@ pub fn lower(k: &vm::Kernel, opts: &Options) -> R<Lowered> {
     let mut kernel = b.finish();
     if opts.optimize {
         simt::passes::optimize(&mut kernel);
+        crate::schedule::sink(&mut kernel);
     }
     Ok(Lowered { kernel, info })
 }
@@ -1240,7 +1241,11 @@ impl Lx<'_> {
                 let both = self.b.binary(SB::Or, r0, r1);
                 let z = self.i64c(0);
                 let aligned = self.b.cmp(CmpOp::Eq, both, z);
-                let tys = vec![code_ty; map.slots];
+                // Both versions yield the runs' 32-bit words (a run of `v` elements fills
+                // whole words), not one code per element: fewer values live across the branch.
+                let words_per_run = v * d.bits() as usize / 32;
+                let runs = map.slots / v;
+                let tys = vec![ST::I32; runs * words_per_run];
                 let mut outer = std::mem::replace(&mut self.b, Builder::new("", [1, 1, 1]));
                 let cell = std::cell::RefCell::new(&mut *self);
                 let res = outer.if_else(
@@ -1256,12 +1261,17 @@ impl Lx<'_> {
                     |b| {
                         let mut lx = cell.borrow_mut();
                         std::mem::swap(b, &mut lx.b);
-                        let out = (0..map.slots)
-                            .map(|j| {
-                                let (mask, lin) = lx.place(&placer, j);
-                                lx.read_code(Space::Global, Some(base), 0, d, lin, mask)
-                            })
-                            .collect();
+                        let mut out = Vec::with_capacity(runs * words_per_run);
+                        for r in 0..runs {
+                            let codes: Vec<simt::Value> = (0..v)
+                                .map(|e| {
+                                    let (mask, lin) = lx.place(&placer, r * v + e);
+                                    let c = lx.read_code(Space::Global, Some(base), 0, d, lin, mask);
+                                    if lx.b.kernel().ty(c) == ST::I64 { lx.b.cast(CastOp::Trunc, c, ST::I32) } else { c }
+                                })
+                                .collect();
+                            out.extend(lx.words_from_codes(&codes, d.bits() as usize, words_per_run));
+                        }
                         std::mem::swap(b, &mut lx.b);
                         out
                     },
@@ -1279,7 +1289,12 @@ impl Lx<'_> {
                     vm::ShapeDisplay(shape),
                     map.slots,
                 ));
-                res
+                let mut codes = Vec::with_capacity(map.slots);
+                for run in res.chunks(words_per_run) {
+                    codes.extend(self.codes_from_words(run, d.bits() as usize, v));
+                }
+                let _ = code_ty;
+                codes
             }
             _ => {
                 self.info.global_loads.push(format!(
@@ -1329,28 +1344,60 @@ impl Lx<'_> {
                     })
                     .collect(),
             };
-            for e in 0..v {
-                let bit = e * bits;
-                let (w, sh) = (bit / 32, (bit % 32) as i32);
-                let code = if bits == 32 {
-                    words[w]
-                } else {
-                    let lo = words[w];
-                    let part = if sh as usize + bits > 32 {
-                        let hi = words[w + 1];
-                        let n = self.i32c(sh as i64);
-                        self.b.shf(simt::ShfDir::Right, simt::ShfMode::Clamp, lo, hi, n)
-                    } else {
-                        let n = self.i32c(sh as i64);
-                        self.b.shr_u(lo, n)
-                    };
-                    let m = self.i32c(((1u64 << bits) - 1) as i64);
-                    self.b.and(part, m)
-                };
-                out.push(code);
-            }
+            out.extend(words);
         }
         out
+    }
+
+    /// The codes of a run of `v` elements of `bits` bits packed little-endian in `words`.
+    fn codes_from_words(&mut self, words: &[simt::Value], bits: usize, v: usize) -> Vec<simt::Value> {
+        let mut out = Vec::with_capacity(v);
+        for e in 0..v {
+            let bit = e * bits;
+            let (w, sh) = (bit / 32, (bit % 32) as i32);
+            let code = if bits == 32 {
+                words[w]
+            } else {
+                let lo = words[w];
+                let part = if sh as usize + bits > 32 {
+                    let hi = words[w + 1];
+                    let n = self.i32c(sh as i64);
+                    self.b.shf(simt::ShfDir::Right, simt::ShfMode::Clamp, lo, hi, n)
+                } else {
+                    let n = self.i32c(sh as i64);
+                    self.b.shr_u(lo, n)
+                };
+                let m = self.i32c(((1u64 << bits) - 1) as i64);
+                self.b.and(part, m)
+            };
+            out.push(code);
+        }
+        out
+    }
+
+    /// The inverse of [`Self::codes_from_words`]: `codes` (each within `bits` bits) packed into
+    /// `n` little-endian words.
+    fn words_from_codes(&mut self, codes: &[simt::Value], bits: usize, n: usize) -> Vec<simt::Value> {
+        let mut words: Vec<Option<simt::Value>> = vec![None; n];
+        let mut or_into = |lx: &mut Self, w: usize, part: simt::Value| {
+            words[w] = Some(match words[w] {
+                None => part,
+                Some(x) => lx.b.or(x, part),
+            });
+        };
+        for (e, &c) in codes.iter().enumerate() {
+            let bit = e * bits;
+            let (w, sh) = (bit / 32, bit % 32);
+            let shv = self.i32c(sh as i64);
+            let lo = self.b.shl(c, shv);
+            or_into(self, w, lo);
+            if sh + bits > 32 {
+                let r = self.i32c((32 - sh) as i64);
+                let hi = self.b.shr_u(c, r);
+                or_into(self, w + 1, hi);
+            }
+        }
+        words.into_iter().map(|w| w.unwrap_or_else(|| self.i32c(0))).collect()
     }
 
     fn store_global(&mut self, g: vm::Global, offsets: &[vm::Value], value: vm::Value, span: Span) -> R<()> {

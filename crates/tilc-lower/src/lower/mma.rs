@@ -23,11 +23,6 @@ pub(super) fn lower(lx: &mut Lx<'_>, plan: &MmaPlan, a: &Tile, b: &Tile, c: &Til
         "dot {}[{m}, {k}] x {}[{k}, {n}] -> {}: mma {:?} (m{am}n{an}k{ak}), warps {wm} x {wn}, {rm} x {rn} atoms per warp, {kk} k-steps; C = ({factor}) * mma.c",
         a.dtype, b.dtype, c.dtype, plan.kind
     ));
-    let ar = lx.convert(a, &plan.a, &a.shape, &Remap::Broadcast)?;
-    let br = lx.convert(b, &plan.b, &b.shape, &Remap::Broadcast)?;
-    let cr = lx.convert(c, &plan.c, &c.shape, &Remap::Broadcast)?;
-    let (sa, sb) = (ar.len() / (rm * kk), br.len() / (kk * rn));
-    let sc = cr.len() / (rm * rn);
     let bits = a.dtype.bits();
     let per_word = (32 / bits) as usize;
     let pack = |lx: &mut Lx<'_>, d: DType, vals: &[tilc_simt::Value]| -> tilc_simt::Value {
@@ -46,16 +41,24 @@ pub(super) fn lower(lx: &mut Lx<'_>, plan: &MmaPlan, a: &Tile, b: &Tile, c: &Til
             .collect();
         if words.len() == 1 { words[0] } else { lx.b.build(&words) }
     };
+    // Operands are packed into their fragment registers right after each conversion, so only
+    // the packed words stay alive through the atom loop.
+    let ar = lx.convert(a, &plan.a, &a.shape, &Remap::Broadcast)?;
+    let sa = ar.len() / (rm * kk);
+    let a_frags: Vec<tilc_simt::Value> = ar.chunks(sa).map(|f| pack(lx, a.dtype, f)).collect();
+    let br = lx.convert(b, &plan.b, &b.shape, &Remap::Broadcast)?;
+    let sb = br.len() / (kk * rn);
+    let b_frags: Vec<tilc_simt::Value> = br.chunks(sb).map(|f| pack(lx, b.dtype, f)).collect();
+    let cr = lx.convert(c, &plan.c, &c.shape, &Remap::Broadcast)?;
+    let sc = cr.len() / (rm * rn);
     let mut out = cr.clone();
     for im in 0..rm {
         for jn in 0..rn {
             let base = (im * rn + jn) * sc;
             let mut acc = lx.b.build(&cr[base..base + sc]);
             for p in 0..kk {
-                let a_at = (im * kk + p) * sa;
-                let b_at = (p * rn + jn) * sb;
-                let av = pack(lx, a.dtype, &ar[a_at..a_at + sa]);
-                let bv = pack(lx, b.dtype, &br[b_at..b_at + sb]);
+                let av = a_frags[im * kk + p];
+                let bv = b_frags[p * rn + jn];
                 acc = lx.b.mma(plan.kind, av, bv, acc);
             }
             for e in 0..sc {
