@@ -71,6 +71,30 @@ fn build_emits_the_vm_ir() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("kernel hadamard_rows<T = bf16, N = 64, ROWS = 1>") && text.contains("hadamard v"), "{text}");
+    // PTX needs a GPU target, and says so.
     let out = tilc().args(["build", "examples/hadamard_rows.tl", "--emit", "ptx"]).output().unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not yet supported"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a GPU target"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tilc().args(["build", "examples/hadamard_rows.tl", "-D", "N=64", "--target", "sm_90a", "--emit", "ptx"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(".target sm_90a") && text.contains(".entry hadamard_rows("), "{text}");
+}
+
+#[test]
+fn simt_target_matches_the_interpreter() {
+    let dir = std::env::temp_dir().join(format!("tilc-vm-cli-simt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let want = dir.join("want.npy");
+    let common = ["run", "examples/gemm_w3a8.tl", "-D", "BM=32", "-D", "BN=64", "-D", "G=32", "--random", "5", "--arg", "m=5", "--arg", "n=70", "--arg", "k=64"];
+    let out = tilc().args(common).arg("--out").arg(format!("c={}", want.display())).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tilc().args(common).args(["--target", "simt", "--tol", "0"]).arg("--expect").arg(format!("c={}", want.display())).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("on simt") && stdout.contains("0 of 350 beyond tol"), "{stdout}");
+    let out = tilc().args(["build", "examples/gemm_w3a8.tl", "-D", "BM=32", "-D", "BN=64", "--emit", "simt"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("mma S8S32") && text.contains("kernel @gemm_w3a8("), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -171,6 +171,7 @@ pub fn lower(k: &vm::Kernel, opts: &Options) -> R<Lowered> {
         tid: None,
         shared_next: 0,
         shared_of: HashMap::new(),
+        shared_reuse: Default::default(),
         scratch_needed: 0,
         info: LoweringInfo { threads: threads as u32, ..LoweringInfo::default() },
         inferred: crate::infer::infer(k, threads, opts.mma),
@@ -214,6 +215,8 @@ struct Lx<'a> {
     shared_next: u32,
     /// Byte offset of each `alloc_shared`.
     shared_of: HashMap<vm::Inst, u32>,
+    /// The `alloc_shared`s that reuse bytes of a dead tensor (a barrier precedes them).
+    shared_reuse: std::collections::HashSet<vm::Inst>,
     /// Largest scratch area any operation needs.
     scratch_needed: u32,
     info: LoweringInfo,
@@ -316,18 +319,83 @@ impl Lx<'_> {
 
     // ----- shared memory planning -----
 
-    /// Gives every `alloc_shared` its own 16-byte aligned range in program order.
+    /// The shared-memory plan: each `alloc_shared` lives from its allocation to its last use (to
+    /// the end of a loop that uses it but does not allocate it), and gets the lowest 16-byte
+    /// aligned offset free for its whole life (first fit, in program order). A tensor that
+    /// reuses bytes of a dead one starts with a barrier (see `inst`), so no thread still reads
+    /// the old tensor when the new one is written.
     fn plan_shared(&mut self) {
-        let mut next = 0u32;
         let k = self.k;
+        // Positions in pre-order, loop spans, and each value's uses.
+        let mut pos = 0usize;
+        let mut at: HashMap<vm::Inst, usize> = HashMap::new();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        fn walk(k: &vm::Kernel, body: &[vm::Inst], pos: &mut usize, at: &mut HashMap<vm::Inst, usize>, spans: &mut Vec<(usize, usize)>) {
+            for &i in body {
+                *pos += 1;
+                let start = *pos;
+                at.insert(i, start);
+                match &k.insts[i].kind {
+                    InstKind::For { body, .. } => {
+                        walk(k, body, pos, at, spans);
+                        spans.push((start, *pos));
+                    }
+                    InstKind::While { cond_body, body, .. } => {
+                        walk(k, cond_body, pos, at, spans);
+                        walk(k, body, pos, at, spans);
+                        spans.push((start, *pos));
+                    }
+                    InstKind::If { then_body, else_body, .. } => {
+                        walk(k, then_body, pos, at, spans);
+                        walk(k, else_body, pos, at, spans);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        walk(k, &k.body, &mut pos, &mut at, &mut spans);
+        let mut allocs: Vec<(vm::Inst, usize, usize, u32)> = Vec::new();
         k.walk(&mut |i| {
             if let InstKind::AllocShared { tile } = &k.insts[i].kind {
-                let bytes = tilc_dtype::pack::packed_len(tile.numel(), tile.dtype.bits()) as u32;
-                self.shared_of.insert(i, next);
-                next = align_up(next + bytes + 4, 16);
+                let bytes = align_up(tilc_dtype::pack::packed_len(tile.numel(), tile.dtype.bits()) as u32 + 4, 16);
+                let start = at[&i];
+                let mut end = start;
+                if let Some(r) = k.insts[i].result {
+                    k.walk(&mut |u| {
+                        if k.insts[u].kind.operands().contains(&r) {
+                            let mut e = at[&u];
+                            for &(s0, s1) in &spans {
+                                if s0 > start && s0 <= e && e <= s1 {
+                                    e = e.max(s1);
+                                }
+                            }
+                            end = end.max(e);
+                        }
+                    });
+                }
+                allocs.push((i, start, end, bytes));
             }
         });
-        self.shared_next = next;
+        let mut placed: Vec<(usize, usize, u32, u32)> = Vec::new(); // start, end, offset, bytes
+        let mut top = 0u32;
+        for (i, start, end, bytes) in allocs {
+            let live: Vec<(u32, u32)> = placed.iter().filter(|p| p.0 <= end && start <= p.1).map(|p| (p.2, p.3)).collect();
+            let mut off = 0u32;
+            loop {
+                match live.iter().find(|&&(o, b)| off < o + b && o < off + bytes) {
+                    Some(&(o, b)) => off = align_up(o + b, 16),
+                    None => break,
+                }
+            }
+            // Bytes some earlier (now dead) tensor used: a barrier must precede the reuse.
+            if placed.iter().any(|p| p.1 < start && off < p.2 + p.3 && p.2 < off + bytes) {
+                self.shared_reuse.insert(i);
+            }
+            placed.push((start, end, off, bytes));
+            self.shared_of.insert(i, off);
+            top = top.max(off + bytes);
+        }
+        self.shared_next = top;
     }
 
     // ----- values -----
@@ -523,6 +591,9 @@ impl Lx<'_> {
             }
             InstKind::StoreGlobal { global, offsets, value } => self.store_global(*global, offsets, *value, span)?,
             InstKind::AllocShared { tile } => {
+                if self.shared_reuse.contains(&i) {
+                    self.b.barrier();
+                }
                 let offset = self.shared_of[&i];
                 self.set(i, Lv::Shared { offset, tile: tile.clone() });
             }

@@ -243,3 +243,17 @@ fn pinned_layouts_are_respected() {
     assert!(layouts.contains("f32[128] = spatial(128)"), "{layouts}");
     assert!(layouts.contains("f32[128] = replicated(2).local(2).spatial(64)"), "{layouts}");
 }
+
+/// Shared tensors: a `copy_async` stage, a sub-byte shared tensor written by many threads (its
+/// words by atomics), and two tensors with disjoint lifetimes that the planner overlays.
+#[test]
+fn shared_tensors_stage_and_reuse() {
+    let file = "crates/tilc-lower/tests/cases/shared_stages.tl";
+    check(&case(file, "stage", &[], &[("m", 20.0), ("k", 64.0)]));
+    check(&case(file, "stage", &[], &[("m", 16.0), ("k", 70.0)]));
+    check(&case(file, "stage", &[], &[("m", 1.0), ("k", 64.0)]));
+    let k = elaborate(&case("crates/tilc-lower/tests/cases/shared_stages.tl", "stage", &[], &[]));
+    let lowered = tilc_lower::lower(&k, &tilc_lower::Options::default()).expect("lowers");
+    // f16[2, 16, 64] = 4096 bytes (+4, rounded to 16) and u3[16, 64] = 384 bytes: overlaid.
+    assert_eq!(lowered.info.shared_user_bytes, 4112, "the second tensor reuses the first one's bytes");
+}
