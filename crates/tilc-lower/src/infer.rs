@@ -65,16 +65,29 @@ fn select(a: DType, b: DType, c: DType) -> Option<(MmaKind, FragKind)> {
     if c == DType::Int(32) && fits_s8(a) && fits_s8(b) {
         return Some((MmaKind::S8S32, FragKind::M16N8K32I8));
     }
-    if c != DType::Float(FloatFormat::F32) || a != b {
+    if c != DType::Float(FloatFormat::F32) {
         return None;
     }
-    match a.to_string().as_str() {
-        "f16" => Some((MmaKind::F16F32, FragKind::M16N8K16F16)),
-        "bf16" => Some((MmaKind::Bf16F32, FragKind::M16N8K16F16)),
-        "f8e4m3" => Some((MmaKind::Fp8F32(Fp8Format::E4M3), FragKind::M16N8K32F8)),
-        "f8e5m2" => Some((MmaKind::Fp8F32(Fp8Format::E5M2), FragKind::M16N8K32F8)),
-        _ => None,
+    if a != b {
+        return (embeds_in_f16(a) && embeds_in_f16(b)).then_some((MmaKind::F16F32, FragKind::M16N8K16F16));
     }
+    match a.to_string().as_str() {
+        "f16" => return Some((MmaKind::F16F32, FragKind::M16N8K16F16)),
+        "bf16" => return Some((MmaKind::Bf16F32, FragKind::M16N8K16F16)),
+        "f8e4m3" => return Some((MmaKind::Fp8F32(Fp8Format::E4M3), FragKind::M16N8K32F8)),
+        "f8e5m2" => return Some((MmaKind::Fp8F32(Fp8Format::E5M2), FragKind::M16N8K32F8)),
+        _ => {}
+    }
+    // Narrower floats (fp4, fp6, ue4m3 …) hold only values f16 represents exactly: their
+    // operands enter f16 atoms unchanged.
+    (embeds_in_f16(a) && embeds_in_f16(b)).then_some((MmaKind::F16F32, FragKind::M16N8K16F16))
+}
+
+/// Whether every value of `d` is an f16 value (so converting an operand to f16 is exact).
+pub(crate) fn embeds_in_f16(d: DType) -> bool {
+    let DType::Float(f) = d else { return false };
+    let smallest = f.min_subnormal().unwrap_or_else(|| f.min_normal());
+    f.man_bits() <= 10 && f.max_finite() <= 65504.0 && smallest >= 2f64.powi(-24) && (smallest / 2f64.powi(-24)).fract() == 0.0
 }
 
 /// The tensor-core plan for `a[m, k] · b[k, n] + c` on a block of `threads`, or `None`.

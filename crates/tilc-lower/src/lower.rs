@@ -16,6 +16,7 @@
 //!
 //! This module knows the VM, tilc-layout and the SIMT IR, never PTX text.
 
+mod hadamard;
 mod mma;
 
 use crate::infer::Inferred;
@@ -106,8 +107,15 @@ enum Lv {
 /// Where a tile's slots land in a tensor (see [`Lx::placer`]).
 struct Placer {
     map: ThreadMap,
-    tc: Vec<simt::Value>,
-    offs: Vec<simt::Value>,
+    /// Per dimension of the tensor (I64): the tile's offset plus the thread's coordinate; a slot
+    /// adds its constant coordinate (0 for the leading dimensions the tile does not have).
+    starts: Vec<simt::Value>,
+    /// Per dimension, the row-major stride in elements (I64; the innermost is the constant 1).
+    strides: Vec<simt::Value>,
+    /// `Σ starts[d]·strides[d]`: the thread's linear index at slot coordinates 0.
+    lin0: simt::Value,
+    /// Per dimension of a checked placer, `(−start, extent − start)` (I64).
+    bounds: Vec<Option<(simt::Value, simt::Value)>>,
     extents: Vec<simt::Value>,
     check: bool,
 }
@@ -140,6 +148,30 @@ impl Remap {
             Remap::Reshape => crate::layout::unravel(crate::layout::linear(dst, dst_shape), src_shape),
         }
     }
+
+    /// The coefficients `coef` with `linear(source_of(c), src_shape) = Σ c[d]·coef[d]`: every
+    /// remap is linear in the result coordinates (a reshape keeps the row-major index), so a
+    /// source position splits into a thread-dependent part and a per-slot constant.
+    fn source_coefs(&self, dst_shape: &[usize], src_shape: &[usize]) -> Vec<i64> {
+        let src_rm = row_major_strides(src_shape);
+        match self {
+            Remap::Broadcast => {
+                let off = dst_shape.len() - src_shape.len();
+                (0..dst_shape.len()).map(|d| if d >= off && src_shape[d - off] != 1 { src_rm[d - off] } else { 0 }).collect()
+            }
+            Remap::Transpose(perm) => perm.iter().map(|&p| src_rm[p]).collect(),
+            Remap::Reshape => row_major_strides(dst_shape),
+        }
+    }
+}
+
+/// Row-major strides (in elements) of `shape`.
+fn row_major_strides(shape: &[usize]) -> Vec<i64> {
+    let mut strides = vec![1i64; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1] as i64;
+    }
+    strides
 }
 
 /// Lowers a verified VM kernel.
@@ -494,6 +526,47 @@ impl Lx<'_> {
         p
     }
 
+    /// The thread-dependent part `Σ tc[d]·coef[d]` (I32) of an element index that is affine in
+    /// the tile coordinates; the slot-dependent part is the constant `Σ local[d]·coef[d]`.
+    fn thread_linear(&mut self, tc: &[simt::Value], coef: &[i64]) -> simt::Value {
+        let mut acc: Option<simt::Value> = None;
+        for (d, &c) in coef.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            let cv = self.i32c(c);
+            let t = self.b.mul(tc[d], cv);
+            acc = Some(match acc {
+                Some(a) => self.b.add(a, t),
+                None => t,
+            });
+        }
+        acc.unwrap_or_else(|| self.i32c(0))
+    }
+
+    /// Slot `j`'s constant part of the affine index of [`Self::thread_linear`].
+    fn slot_linear(map: &ThreadMap, j: usize, coef: &[i64]) -> i64 {
+        map.local_coords[j].iter().zip(coef).map(|(&c, &k)| c as i64 * k).sum()
+    }
+
+    /// The thread's pointer into an array of `width`-byte elements of shared memory, at its
+    /// thread-dependent element `thread_lin`; [`Self::shared_slot`] adds a slot's constant.
+    /// Splitting the address so keeps every slot's constant out of the index arithmetic: LLVM
+    /// folds it into the access's immediate offset, so a slot costs no register of its own
+    /// (computing `(t + c)·w` per slot instead let LLVM hoist one address per slot out of the
+    /// main loop: hundreds of live registers and spills in the GEMMs).
+    fn shared_thread_ptr(&mut self, thread_lin: simt::Value, width: u32) -> simt::Value {
+        let w = self.i32c(width as i64);
+        let off = self.b.mul(thread_lin, w);
+        self.b.shared_addr(off)
+    }
+
+    /// `thread_ptr + base + konst·width` bytes (see [`Self::shared_thread_ptr`]).
+    fn shared_slot(&mut self, thread_ptr: simt::Value, base: u32, konst: i64, width: u32) -> simt::Value {
+        let c = self.i32c(base as i64 + konst * width as i64);
+        self.b.ptr_add(thread_ptr, c)
+    }
+
     /// Row-major linear index (I32) of coordinates in a constant shape.
     fn linear_i32(&mut self, c: &[simt::Value], shape: &[usize]) -> simt::Value {
         let mut acc = self.i32c(0);
@@ -659,7 +732,7 @@ impl Lx<'_> {
                 self.set(i, Lv::Tile(t));
             }
             InstKind::Hadamard { x, axis } => {
-                let t = self.hadamard(*x, *axis, span)?;
+                let t = hadamard::lower(self, *x, *axis, span)?;
                 self.set(i, Lv::Tile(t));
             }
             InstKind::Assign { var, value } => self.assign(*var, *value, span)?,
@@ -993,25 +1066,32 @@ impl Lx<'_> {
 
     // ----- conversions between layouts -----
 
-    /// The registers of `src` rearranged into layout `dst` of `dst_shape`, where each
-    /// destination element is the source element `remap` names. Free when local; otherwise
-    /// through the shared scratch area.
-    fn convert(&mut self, src: &Tile, dst: &RegisterLayout, dst_shape: &[usize], remap: &Remap) -> R<Vec<simt::Value>> {
-        let src_shape = src.shape.clone();
+    /// `src` in layout `dst` without moving data between threads — the same layout, a uniform
+    /// fill, or a permutation of each thread's own registers — or `None` when data must move.
+    fn convert_in_registers(&self, src: &Tile, dst: &RegisterLayout, dst_shape: &[usize], remap: &Remap) -> Option<Vec<simt::Value>> {
+        let src_shape = &src.shape;
         let same = matches!(remap, Remap::Broadcast | Remap::Reshape) && src_shape == dst_shape && *src.layout == *dst;
         if same {
-            return Ok(src.regs.clone());
+            return Some(src.regs.clone());
         }
         // A uniform fill (every register the same value) is free in any layout.
         if src.uniform
             && let Some(&first) = src.regs.first()
         {
-            return Ok(vec![first; dst.local_size()]);
+            return Some(vec![first; dst.local_size()]);
         }
-        let f = |c: &[usize]| remap.source_of(c, dst_shape, &src_shape);
-        if let Some(slots) = local_remap(&src.layout, dst, self.threads, &f) {
-            return Ok(slots.into_iter().map(|s| src.regs[s]).collect());
+        let f = |c: &[usize]| remap.source_of(c, dst_shape, src_shape);
+        local_remap(&src.layout, dst, self.threads, &f).map(|slots| slots.into_iter().map(|s| src.regs[s]).collect())
+    }
+
+    /// The registers of `src` rearranged into layout `dst` of `dst_shape`, where each
+    /// destination element is the source element `remap` names. Free when local; otherwise
+    /// through the shared scratch area.
+    fn convert(&mut self, src: &Tile, dst: &RegisterLayout, dst_shape: &[usize], remap: &Remap) -> R<Vec<simt::Value>> {
+        if let Some(regs) = self.convert_in_registers(src, dst, dst_shape, remap) {
+            return Ok(regs);
         }
+        let src_shape = src.shape.clone();
         // Through shared memory: the primary holders store every source element (as its 4-byte
         // carrier) at its row-major position; every thread then reads what it needs.
         let numel: usize = src_shape.iter().product();
@@ -1021,50 +1101,17 @@ impl Lx<'_> {
         let dmap = ThreadMap::new(dst);
         let tc = self.thread_coords(&dmap);
         let ty = codec::carrier(src.dtype);
+        let coef = remap.source_coefs(dst_shape, &src_shape);
+        let tl = self.thread_linear(&tc, &coef);
+        let tp = self.shared_thread_ptr(tl, 4);
         let mut regs = Vec::with_capacity(dmap.slots);
         for j in 0..dmap.slots {
-            let c = self.slot_coords(&dmap, &tc, j);
-            let sc = self.source_coords(remap, &c, dst_shape, &src_shape);
-            let lin = self.linear_i32(&sc, &src_shape);
-            let four = self.i32c(4);
-            let off = self.b.mul(lin, four);
-            let p = self.shared_ptr(base, off);
+            let konst = Self::slot_linear(&dmap, j, &coef);
+            let p = self.shared_slot(tp, base, konst, 4);
             regs.push(self.b.load(Space::Shared, ty, p, None));
         }
         self.b.barrier();
         Ok(regs)
-    }
-
-    /// Symbolic version of [`Remap::source_of`].
-    fn source_coords(&mut self, remap: &Remap, dst: &[simt::Value], dst_shape: &[usize], src_shape: &[usize]) -> Vec<simt::Value> {
-        match remap {
-            Remap::Broadcast => {
-                let off = dst.len() - src_shape.len();
-                (0..src_shape.len()).map(|d| if src_shape[d] == 1 { self.i32c(0) } else { dst[d + off] }).collect()
-            }
-            Remap::Transpose(perm) => {
-                let mut s = vec![dst[0]; perm.len()];
-                for (i, &p) in perm.iter().enumerate() {
-                    s[p] = dst[i];
-                }
-                s
-            }
-            Remap::Reshape => {
-                let lin = self.linear_i32(dst, dst_shape);
-                self.unravel_i32(lin, src_shape)
-            }
-        }
-    }
-
-    fn unravel_i32(&mut self, lin: simt::Value, shape: &[usize]) -> Vec<simt::Value> {
-        let mut c = vec![lin; shape.len()];
-        let mut rest = lin;
-        for d in (0..shape.len()).rev() {
-            let n = self.i32c(shape[d] as i64);
-            c[d] = self.b.binary(SB::RemU, rest, n);
-            rest = self.b.binary(SB::DivU, rest, n);
-        }
-        c
     }
 
     /// Stores every element of `t` (primary holders only) at `base + linear · width` of shared
@@ -1073,12 +1120,12 @@ impl Lx<'_> {
         let map = t.map.clone();
         let tc = self.thread_coords(&map);
         let primary = self.primary_pred(&map);
+        let coef = row_major_strides(&t.shape);
+        let tl = self.thread_linear(&tc, &coef);
+        let tp = self.shared_thread_ptr(tl, width);
         for j in 0..map.slots {
-            let c = self.slot_coords(&map, &tc, j);
-            let lin = self.linear_i32(&c, &t.shape);
-            let w = self.i32c(width as i64);
-            let off = self.b.mul(lin, w);
-            let p = self.shared_ptr(base, off);
+            let konst = Self::slot_linear(&map, j, &coef);
+            let p = self.shared_slot(tp, base, konst, width);
             let v = if width == 8 && self.b.kernel().ty(t.regs[j]) == ST::F32 {
                 self.b.cast(CastOp::FConvert, t.regs[j], ST::F64)
             } else {
@@ -1136,29 +1183,93 @@ impl Lx<'_> {
     /// thread's coordinates, computed once; [`Self::place`] then gives one slot's element.
     fn placer(&mut self, map: &ThreadMap, offsets: &[simt::Value], extents: &[simt::Value], check: bool) -> Placer {
         let tc = self.thread_coords(map);
-        let offs: Vec<simt::Value> = offsets.iter().map(|&o| self.to_i64(o)).collect();
-        Placer { map: map.clone(), tc, offs, extents: extents.to_vec(), check }
+        let rank = extents.len();
+        let pad = rank - map.shape.len();
+        let starts: Vec<simt::Value> = (0..rank)
+            .map(|d| {
+                let o = self.to_i64(offsets[d]);
+                if d < pad {
+                    o
+                } else {
+                    let t = self.to_i64(tc[d - pad]);
+                    self.b.add(o, t)
+                }
+            })
+            .collect();
+        let mut strides = vec![self.i64c(1); rank];
+        for d in (0..rank.saturating_sub(1)).rev() {
+            strides[d] = self.b.mul(strides[d + 1], extents[d + 1]);
+        }
+        let mut lin0 = starts[rank - 1];
+        for d in (0..rank - 1).rev() {
+            let t = self.b.mul(starts[d], strides[d]);
+            lin0 = self.b.add(lin0, t);
+        }
+        let bounds = (0..rank)
+            .map(|d| {
+                (check && d >= pad).then(|| {
+                    let z = self.i64c(0);
+                    let neg = self.b.sub(z, starts[d]);
+                    let rem = self.b.sub(extents[d], starts[d]);
+                    (neg, rem)
+                })
+            })
+            .collect();
+        Placer { map: map.clone(), starts, strides, lin0, bounds, extents: extents.to_vec(), check }
     }
 
     /// Slot `j`'s in-bounds predicate (None when not checked) and I64 row-major linear index,
-    /// computed where it is used so that no slot's address stays live across the others.
+    /// computed where it is used so that no slot's address stays live across the others. Both
+    /// are the thread's start plus the slot's constant coordinates, added last, so that LLVM
+    /// folds the constants into compares and address immediates instead of keeping one
+    /// register per slot alive.
     fn place(&mut self, p: &Placer, j: usize) -> (Option<simt::Value>, simt::Value) {
         let rank = p.extents.len();
         let pad = rank - p.map.shape.len();
-        let c = self.slot_coords(&p.map, &p.tc, j);
+        let c = &p.map.local_coords[j];
         let mut inb: Option<simt::Value> = None;
-        let mut lin = self.i64c(0);
-        for d in 0..rank {
-            let cd = if d < pad { self.i64c(0) } else { self.to_i64(c[d - pad]) };
-            let g = self.b.add(p.offs[d], cd);
-            if p.check {
-                let ok = self.b.cmp(CmpOp::Ult, g, p.extents[d]);
-                inb = Some(self.and_pred(inb, ok));
+        if p.check {
+            for d in 0..rank {
+                let cd = if d < pad { 0 } else { c[d - pad] as i64 };
+                if cd == 0 {
+                    let ok = self.b.cmp(CmpOp::Ult, p.starts[d], p.extents[d]);
+                    inb = Some(self.and_pred(inb, ok));
+                } else {
+                    // 0 ≤ start + c < extent as `-start ≤ c < extent − start`: the constant
+                    // meets two per-thread values, not a per-slot sum LLVM would keep alive.
+                    let (neg, rem) = p.bounds[d].expect("bounds of checked placers");
+                    let cv = self.i64c(cd);
+                    let lo = self.b.cmp(CmpOp::Sle, neg, cv);
+                    let hi = self.b.cmp(CmpOp::Slt, cv, rem);
+                    let ok = self.and_pred(Some(lo), hi);
+                    inb = Some(self.and_pred(inb, ok));
+                }
             }
-            let m = self.b.mul(lin, p.extents[d]);
-            lin = self.b.add(m, g);
         }
-        (inb, lin)
+        (inb, self.place_linear(p, j))
+    }
+
+    /// Slot `j`'s I64 row-major linear index: the thread's `lin0` plus the slot's constant
+    /// coordinates times the strides, added last.
+    fn place_linear(&mut self, p: &Placer, j: usize) -> simt::Value {
+        let rank = p.extents.len();
+        let pad = rank - p.map.shape.len();
+        let mut slot_off: Option<simt::Value> = None;
+        for d in pad..rank {
+            let cd = p.map.local_coords[j][d - pad] as i64;
+            if cd != 0 {
+                let cv = self.i64c(cd);
+                let t = if d == rank - 1 { cv } else { self.b.mul(cv, p.strides[d]) };
+                slot_off = Some(match slot_off {
+                    Some(a) => self.b.add(a, t),
+                    None => t,
+                });
+            }
+        }
+        match slot_off {
+            Some(o) => self.b.add(p.lin0, o),
+            None => p.lin0,
+        }
     }
 
     /// Reads the code of element `lin` (I64) of a packed tensor at `base` (global pointer or
@@ -1332,17 +1443,7 @@ impl Lx<'_> {
                     |b| {
                         let mut lx = cell.borrow_mut();
                         std::mem::swap(b, &mut lx.b);
-                        let mut out = Vec::with_capacity(runs * words_per_run);
-                        for r in 0..runs {
-                            let codes: Vec<simt::Value> = (0..v)
-                                .map(|e| {
-                                    let (mask, lin) = lx.place(&placer, r * v + e);
-                                    let c = lx.read_code(Space::Global, Some(base), 0, d, lin, mask);
-                                    if lx.b.kernel().ty(c) == ST::I64 { lx.b.cast(CastOp::Trunc, c, ST::I32) } else { c }
-                                })
-                                .collect();
-                            out.extend(lx.words_from_codes(&codes, d.bits() as usize, words_per_run));
-                        }
+                        let out = lx.read_runs_unaligned(base, d, &placer, v);
                         std::mem::swap(b, &mut lx.b);
                         out
                     },
@@ -1420,6 +1521,111 @@ impl Lx<'_> {
         out
     }
 
+    /// Reads runs of `v` consecutive elements (slots `j0 .. j0 + v`) that need not start on a
+    /// word: the aligned 32-bit words covering each run's bits (one more than the run fills),
+    /// funnel-shifted into place, with the bits of out-of-bounds elements cleared — the
+    /// interpreter's zeros. Words holding no in-bounds bit are not read, so nothing outside the
+    /// tensor's words is touched. A handful of accesses per run instead of one or two per
+    /// element, and no per-element values for the register allocator to keep alive.
+    fn read_runs_unaligned(&mut self, base: simt::Value, d: DType, p: &Placer, v: usize) -> Vec<simt::Value> {
+        let bits = i64::from(d.bits());
+        let words_per_run = v * bits as usize / 32;
+        let rank = p.extents.len();
+        let last = rank - 1;
+        let pad = rank - p.map.shape.len();
+        let mut out = Vec::with_capacity(p.map.slots / v * words_per_run);
+        for r in 0..p.map.slots / v {
+            let j = r * v;
+            let c = &p.map.local_coords[j];
+            // Rows (every dimension but the last) in bounds?
+            let mut rows_ok: Option<simt::Value> = None;
+            for dd in 0..last {
+                let cd = if dd < pad { 0 } else { c[dd - pad] as i64 };
+                let g = if cd == 0 {
+                    p.starts[dd]
+                } else {
+                    let cv = self.i64c(cd);
+                    self.b.add(p.starts[dd], cv)
+                };
+                let ok = self.b.cmp(CmpOp::Ult, g, p.extents[dd]);
+                rows_ok = Some(self.and_pred(rows_ok, ok));
+            }
+            // In-bounds elements of the run: [lo, hi) with lo = clamp(−start, 0, v) and
+            // hi = clamp(extent − start, 0, v); none when a row is out of bounds.
+            let cl = c[last - pad] as i64;
+            let (neg, rem) = p.bounds[last].expect("checked placer");
+            let clv = self.i64c(cl);
+            let lo = self.b.sub(neg, clv);
+            let hi = self.b.sub(rem, clv);
+            let clamp = |lx: &mut Self, x: simt::Value| {
+                let z = lx.i64c(0);
+                let vv = lx.i64c(v as i64);
+                let x = lx.b.binary(SB::MaxS, x, z);
+                lx.b.binary(SB::MinS, x, vv)
+            };
+            let lo = clamp(self, lo);
+            let hi = clamp(self, hi);
+            let hi = match rows_ok {
+                Some(ok) => self.b.select(ok, hi, lo),
+                None => hi,
+            };
+            // The run's first bit, its word and the bit within it.
+            let lin = self.place_linear(p, j);
+            let bc = self.i64c(bits);
+            let bitpos = self.b.mul(lin, bc);
+            let five = self.i64c(5);
+            let w0 = self.b.binary(SB::ShrS, bitpos, five);
+            let four = self.i64c(4);
+            let w0_byte = self.b.mul(w0, four);
+            let wp = self.b.ptr_add(base, w0_byte);
+            let bp32 = self.b.cast(CastOp::Trunc, bitpos, ST::I32);
+            let m31 = self.i32c(31);
+            let sh = self.b.and(bp32, m31);
+            let shl64 = self.b.cast(CastOp::ZExt, sh, ST::I64);
+            let lo_bit = self.b.mul(lo, bc);
+            let hi_bit = self.b.mul(hi, bc);
+            let lo_abs = self.b.add(shl64, lo_bit);
+            let hi_abs = self.b.add(shl64, hi_bit);
+            let any = self.b.cmp(CmpOp::Slt, lo_abs, hi_abs);
+            let raw: Vec<simt::Value> = (0..=words_per_run as i64)
+                .map(|i| {
+                    // Word i holds an in-bounds bit: the range is not empty, 32·i < hi_abs and
+                    // 32·(i + 1) > lo_abs.
+                    let a = self.i64c(32 * i);
+                    let bb = self.i64c(32 * (i + 1));
+                    let c1 = self.b.cmp(CmpOp::Slt, a, hi_abs);
+                    let c2 = self.b.cmp(CmpOp::Sgt, bb, lo_abs);
+                    let need = self.and_pred(Some(any), c1);
+                    let need = self.and_pred(Some(need), c2);
+                    let o = self.i64c(4 * i);
+                    let addr = self.b.ptr_add(wp, o);
+                    self.b.load(Space::Global, ST::I32, addr, Some(need))
+                })
+                .collect();
+            for w in 0..words_per_run as i64 {
+                let word = self.b.shf(simt::ShfDir::Right, simt::ShfMode::Clamp, raw[w as usize], raw[w as usize + 1], sh);
+                // Keep bits [lo·bits − 32w, hi·bits − 32w) of this word, clamped to [0, 32].
+                let k = self.i64c(32 * w);
+                let z = self.i64c(0);
+                let t32 = self.i64c(32);
+                let one = self.i64c(1);
+                let cut = |lx: &mut Self, x: simt::Value| {
+                    let x = lx.b.sub(x, k);
+                    let x = lx.b.binary(SB::MaxS, x, z);
+                    lx.b.binary(SB::MinS, x, t32)
+                };
+                let from = cut(self, lo_bit);
+                let to = cut(self, hi_bit);
+                let top = self.b.shl(one, to);
+                let bottom = self.b.shl(one, from);
+                let keep = self.b.sub(top, bottom);
+                let keep = self.b.cast(CastOp::Trunc, keep, ST::I32);
+                out.push(self.b.and(word, keep));
+            }
+        }
+        out
+    }
+
     /// The codes of a run of `v` elements of `bits` bits packed little-endian in `words`.
     fn codes_from_words(&mut self, words: &[simt::Value], bits: usize, v: usize) -> Vec<simt::Value> {
         let mut out = Vec::with_capacity(v);
@@ -1444,31 +1650,6 @@ impl Lx<'_> {
             out.push(code);
         }
         out
-    }
-
-    /// The inverse of [`Self::codes_from_words`]: `codes` (each within `bits` bits) packed into
-    /// `n` little-endian words.
-    fn words_from_codes(&mut self, codes: &[simt::Value], bits: usize, n: usize) -> Vec<simt::Value> {
-        let mut words: Vec<Option<simt::Value>> = vec![None; n];
-        let mut or_into = |lx: &mut Self, w: usize, part: simt::Value| {
-            words[w] = Some(match words[w] {
-                None => part,
-                Some(x) => lx.b.or(x, part),
-            });
-        };
-        for (e, &c) in codes.iter().enumerate() {
-            let bit = e * bits;
-            let (w, sh) = (bit / 32, bit % 32);
-            let shv = self.i32c(sh as i64);
-            let lo = self.b.shl(c, shv);
-            or_into(self, w, lo);
-            if sh + bits > 32 {
-                let r = self.i32c((32 - sh) as i64);
-                let hi = self.b.shr_u(c, r);
-                or_into(self, w + 1, hi);
-            }
-        }
-        words.into_iter().map(|w| w.unwrap_or_else(|| self.i32c(0))).collect()
     }
 
     fn store_global(&mut self, g: vm::Global, offsets: &[vm::Value], value: vm::Value, span: Span) -> R<()> {
@@ -1842,85 +2023,6 @@ impl Lx<'_> {
         }
         self.b.barrier();
         Ok(Tile { regs, uniform: false, ..tcv })
-    }
-
-    // ----- hadamard -----
-
-    fn hadamard(&mut self, x: vm::Value, axis: usize, span: Span) -> R<Tile> {
-        let src = self.tile(x, span)?;
-        let d = src.dtype;
-        let numel: usize = src.shape.iter().product();
-        let len = src.shape[axis];
-        let inner: usize = src.shape[axis + 1..].iter().product();
-        let base = self.need_scratch(8 * numel as u32);
-        self.store_tile_to_scratch(&src, base, 8);
-        self.b.barrier();
-        // Butterflies with stride h = 1, 2, 4, … in f64, one pair per thread per iteration.
-        let pairs = numel / 2;
-        let half = len / 2;
-        let mut h = 1;
-        while h < len {
-            let tid = self.tid();
-            let n = self.i32c(pairs as i64);
-            let step = self.i32c(self.threads as i64);
-            let mut outer = std::mem::replace(&mut self.b, Builder::new("", [1, 1, 1]));
-            outer.for_loop(tid, n, step, &[], Unroll::None, |b, q, _| {
-                // q → (o, pr, i): pair pr of line (o, i).
-                let hi_n = b.i32((half * inner) as i32);
-                let o = b.binary(SB::DivU, q, hi_n);
-                let rem = b.binary(SB::RemU, q, hi_n);
-                let inner_v = b.i32(inner as i32);
-                let i = b.binary(SB::RemU, rem, inner_v);
-                let pr = b.binary(SB::DivU, rem, inner_v);
-                let hv = b.i32(h as i32);
-                let blk = b.binary(SB::DivU, pr, hv);
-                let within = b.binary(SB::RemU, pr, hv);
-                let two_h = b.i32(2 * h as i32);
-                let j0 = b.mul(blk, two_h);
-                let j = b.add(j0, within);
-                let jh = b.add(j, hv);
-                let lenv = b.i32(len as i32);
-                let line = b.mul(o, lenv);
-                let e0 = b.add(line, j);
-                let e0 = b.mul(e0, inner_v);
-                let e0 = b.add(e0, i);
-                let e1 = b.add(line, jh);
-                let e1 = b.mul(e1, inner_v);
-                let e1 = b.add(e1, i);
-                let eight = b.i32(8);
-                let bv = b.i32(base as i32);
-                let o0 = b.mul(e0, eight);
-                let o1 = b.mul(e1, eight);
-                let a0 = b.add(bv, o0);
-                let a1 = b.add(bv, o1);
-                let p0 = b.shared_addr(a0);
-                let p1 = b.shared_addr(a1);
-                let u = b.load(Space::Shared, ST::F64, p0, None);
-                let v = b.load(Space::Shared, ST::F64, p1, None);
-                let s = b.binary(SB::FAdd, u, v);
-                let t = b.binary(SB::FSub, u, v);
-                b.store(Space::Shared, p0, s, None);
-                b.store(Space::Shared, p1, t, None);
-                vec![]
-            });
-            self.b = outer;
-            self.b.barrier();
-            h *= 2;
-        }
-        let map = src.map.clone();
-        let tc = self.thread_coords(&map);
-        let mut regs = Vec::with_capacity(map.slots);
-        for j in 0..map.slots {
-            let c = self.slot_coords(&map, &tc, j);
-            let lin = self.linear_i32(&c, &src.shape);
-            let eight = self.i32c(8);
-            let off = self.b.mul(lin, eight);
-            let p = self.shared_ptr(base, off);
-            let v = self.b.load(Space::Shared, ST::F64, p, None);
-            regs.push(codec::round_value(&mut self.b, d, v));
-        }
-        self.b.barrier();
-        Ok(Tile { regs, uniform: false, ..src })
     }
 
     // ----- variables and control flow -----

@@ -161,6 +161,9 @@ simt_cases! {
     gemm_block_scaled: [
         case("lang/gemm_mx.tl", "gemm_block_scaled", &[], &[("m", 7.0), ("n", 33.0), ("k", 64.0), ("a_tensor_scale", 1.0), ("w_tensor_scale", 1.0)]),
         case("lang/gemm_mx.tl", "gemm_block_scaled", &[("TS", "ue4m3"), ("BLOCK", "16"), ("BM", "16"), ("BN", "16")], &[("m", 16.0), ("n", 20.0), ("k", 32.0), ("a_tensor_scale", 0.5), ("w_tensor_scale", 2.0)]),
+        // fp6 operands on f16 atoms (exact: every product and every 32-term sum fits f32).
+        case("lang/gemm_mx.tl", "gemm_block_scaled", &[("TE", "f6e3m2"), ("TC", "f32"), ("BM", "64")], &[("m", 70.0), ("n", 40.0), ("k", 64.0), ("a_tensor_scale", 1.0), ("w_tensor_scale", 0.25)]),
+        case("lang/gemm_mx.tl", "gemm_block_scaled", &[("TE", "f6e2m3"), ("TC", "bf16")], &[("m", 9.0), ("n", 32.0), ("k", 96.0), ("a_tensor_scale", 3.0), ("w_tensor_scale", 1.0)]),
     ];
     gemv_a16w: [
         case("lang/gemv.tl", "gemv_a16w", &[], &[("m", 1.0), ("n", 70.0), ("k", 128.0), ("group", 64.0)]),
@@ -242,6 +245,18 @@ fn pinned_layouts_are_respected() {
     let layouts = lowered.info.layouts.join("\n");
     assert!(layouts.contains("f32[128] = spatial(128)"), "{layouts}");
     assert!(layouts.contains("f32[128] = replicated(2).local(2).spatial(64)"), "{layouts}");
+}
+
+/// Global loads whose runs do not start on a word (odd column offsets, a row length that is
+/// no multiple of the run, a negative offset): out-of-bounds elements must read as zero.
+#[test]
+fn ragged_loads_read_zero_outside() {
+    let file = "crates/tilc-lower/tests/cases/ragged_loads.tl";
+    for defines in [&[("T", "u3")][..], &[("T", "u4")], &[("T", "i8")], &[("T", "u6"), ("C", "32")], &[("T", "f16"), ("S", "f32")]] {
+        for scalars in [&[("m", 20.0), ("n", 77.0), ("off", 5.0)][..], &[("m", 9.0), ("n", 64.0), ("off", 40.0)], &[("m", 8.0), ("n", 50.0), ("off", -3.0)]] {
+            check(&case(file, "ragged", defines, scalars));
+        }
+    }
 }
 
 /// Shared tensors: a `copy_async` stage, a sub-byte shared tensor written by many threads (its

@@ -1,0 +1,61 @@
+//! Prints ptxas's registers and spills for one kernel of a `.tl` file on every GPU target —
+//! the quick loop for work on register pressure, without the CLI:
+//!
+//! ```text
+//! cargo run -p tilc-ptx --example ptx_report -- examples/gemm_w3a8.tl gemm_w3a8 [NAME=VALUE ...]
+//! ```
+
+use tilc_base::SourceFile;
+use tilc_ptx::{Options, Target, assemble, compile};
+use tilc_vm::Define;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [file, kernel, defines @ ..] = args.as_slice() else {
+        eprintln!("usage: ptx_report FILE.tl KERNEL [NAME=VALUE ...]");
+        std::process::exit(2);
+    };
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| {
+        eprintln!("error: cannot read {file}: {e}");
+        std::process::exit(1)
+    });
+    let src = SourceFile::new(file.clone(), text);
+    let defines: Vec<Define> = defines
+        .iter()
+        .filter_map(|d| d.split_once('=').map(|(n, v)| Define { name: n.into(), value: v.into() }))
+        .collect();
+    let k = match tilc_vm::elaborate_source(&src, Some(kernel), &defines) {
+        Ok(k) => k,
+        Err(d) => {
+            eprintln!("{}", tilc_base::render(&src, &d, tilc_base::RenderStyle::Plain));
+            std::process::exit(1)
+        }
+    };
+    let lowered = match tilc_lower::lower(&k, &tilc_lower::Options::default()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: lowering failed: {}", e.message);
+            std::process::exit(1)
+        }
+    };
+    for target in [Target::Sm90a, Target::Sm100a, Target::Sm120a] {
+        let out = match compile(&[lowered.kernel.clone()], &Options::new(target)) {
+            Ok(o) => o,
+            Err(e) => {
+                println!("{target}: {e}");
+                continue;
+            }
+        };
+        match assemble(&out.ptx, target) {
+            Ok((_, report)) => {
+                for r in &report.kernels {
+                    println!(
+                        "{target}: {} registers, spill stores {} B, spill loads {} B, stack {} B, dynamic shared {} B",
+                        r.registers, r.spill_stores, r.spill_loads, r.stack_frame, lowered.kernel.shared_bytes
+                    );
+                }
+            }
+            Err(e) => println!("{target}: ptxas: {e}"),
+        }
+    }
+}
