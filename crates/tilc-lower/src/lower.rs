@@ -16,6 +16,7 @@
 //!
 //! This module knows the VM, tilc-layout and the SIMT IR, never PTX text.
 
+mod copy;
 mod hadamard;
 mod mma;
 
@@ -676,14 +677,10 @@ impl Lx<'_> {
             }
             InstKind::StoreShared { shared, offsets, value } => self.store_shared(*shared, offsets, *value, span)?,
             InstKind::CopyAsync { global, offsets, shared, shared_offsets, shape } => {
-                self.copy_async(*global, offsets, *shared, shared_offsets, shape, span)?
+                copy::copy_async(self, *global, offsets, *shared, shared_offsets, shape, span)?
             }
-            // Copies are performed when issued (see `copy_async`); a wait makes every thread's
-            // copies visible to the whole block, as the VM's block-level semantics says.
-            InstKind::CopyAsyncCommit => {}
-            InstKind::CopyAsyncWait { .. } => {
-                self.b.barrier();
-            }
+            InstKind::CopyAsyncCommit => copy::commit(self),
+            InstKind::CopyAsyncWait { pending } => copy::wait(self, *pending),
             InstKind::Sync => {
                 self.b.barrier();
             }
@@ -1092,6 +1089,22 @@ impl Lx<'_> {
             return Ok(regs);
         }
         let src_shape = src.shape.clone();
+        // A broadcast moves only the source's elements: into the layout `dst` reduced to the
+        // source's shape (each thread then holds every element its broadcast slots read, once),
+        // and from there to `dst` in registers. A per-scale-column broadcast over a GEMM
+        // accumulator so costs 8 scratch reads per thread, not one per accumulator element.
+        if matches!(remap, Remap::Broadcast)
+            && src_shape != dst_shape
+            && let Ok(mid) = tilc_layout::reduce_to(dst, &src_shape)
+            && mid.num_threads() == self.threads
+            && mid.local_size() < dst.local_size()
+        {
+            let regs = self.convert(src, &mid, &src_shape, &Remap::Broadcast)?;
+            let t = self.make_tile(src.dtype, src_shape.clone(), mid, regs);
+            if let Some(regs) = self.convert_in_registers(&t, dst, dst_shape, remap) {
+                return Ok(regs);
+            }
+        }
         // Through shared memory: the primary holders store every source element (as its 4-byte
         // carrier) at its row-major position; every thread then reads what it needs.
         let numel: usize = src_shape.iter().product();
@@ -1717,31 +1730,6 @@ impl Lx<'_> {
             let (_, lin) = self.place(&placer, j);
             let code = codec::encode(&mut self.b, d, t.regs[j]);
             self.write_code(Space::Shared, None, base, d, lin, code, primary);
-        }
-        Ok(())
-    }
-
-    /// `copy_async`, performed synchronously when issued: every element of the global tile
-    /// (zero outside the tensor) is written to its place in shared memory. The following wait
-    /// is a barrier, so the block sees the data exactly when the VM says it lands.
-    fn copy_async(&mut self, g: vm::Global, offsets: &[vm::Value], sh: vm::Value, shared_offsets: &[vm::Value], shape: &[usize], span: Span) -> R<()> {
-        let d = self.k.globals[g].dtype;
-        let (sbase, tt) = self.shared_of_value(sh, span)?;
-        let layout = self.default_layout_for(d, shape);
-        let map = ThreadMap::new(&layout);
-        let goffs: Vec<simt::Value> = offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
-        let soffs: Vec<simt::Value> = shared_offsets.iter().map(|&o| self.scalar(o, span)).collect::<R<_>>()?;
-        let gext = self.global_shape(g, span)?;
-        let sext: Vec<simt::Value> = tt.shape.iter().map(|&n| self.i64c(n as i64)).collect();
-        let gbase = self.globals[&g];
-        let primary = self.primary_pred(&map);
-        let src = self.placer(&map, &goffs, &gext, true);
-        let dst = self.placer(&map, &soffs, &sext, false);
-        for j in 0..map.slots {
-            let (mask, glin) = self.place(&src, j);
-            let (_, slin) = self.place(&dst, j);
-            let code = self.read_code(Space::Global, Some(gbase), 0, d, glin, mask);
-            self.write_code(Space::Shared, None, sbase, d, slin, code, primary);
         }
         Ok(())
     }

@@ -144,6 +144,7 @@ simt_cases! {
         case("examples/gemm_w3a8.tl", "gemm_w3a8", &[], &[("m", 33.0), ("n", 128.0), ("k", 256.0)]),
         case("examples/gemm_w3a8.tl", "gemm_w3a8", &[], &[("m", 16.0), ("n", 96.0), ("k", 128.0)]),
         case("examples/gemm_w3a8.tl", "gemm_w3a8", &[("BM", "32"), ("BN", "64"), ("G", "32")], &[("m", 5.0), ("n", 70.0), ("k", 64.0)]),
+        case("examples/gemm_w3a8.tl", "gemm_w3a8", &[("WARPS", "4"), ("G", "64")], &[("m", 65.0), ("n", 130.0), ("k", 128.0)]),
     ];
     gemm_a16w: [
         case("lang/gemm_a16w.tl", "gemm_a16w", &[], &[("m", 3.0), ("n", 70.0), ("k", 96.0), ("group", 32.0)]),

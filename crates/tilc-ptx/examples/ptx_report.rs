@@ -4,6 +4,9 @@
 //! ```text
 //! cargo run -p tilc-ptx --example ptx_report -- examples/gemm_w3a8.tl gemm_w3a8 [NAME=VALUE ...]
 //! ```
+//!
+//! With `TILC_PTX_DUMP=DIR` in the environment, the PTX of each target is also written to
+//! `DIR/KERNEL.TARGET.ptx`.
 
 use tilc_base::SourceFile;
 use tilc_ptx::{Options, Target, assemble, compile};
@@ -46,6 +49,12 @@ fn main() {
                 continue;
             }
         };
+        if let Some(dir) = std::env::var_os("TILC_PTX_DUMP") {
+            let path = std::path::Path::new(&dir).join(format!("{kernel}.{target}.ptx"));
+            if let Err(e) = std::fs::write(&path, &out.ptx) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+            }
+        }
         match assemble(&out.ptx, target) {
             Ok((_, report)) => {
                 for r in &report.kernels {
