@@ -18,6 +18,10 @@ pub struct EmuSummary {
     pub warp_insts: u64,
     /// Instructions executed per thread, summed.
     pub thread_insts: u64,
+    /// Shared-memory wavefronts of loads and stores ([`tilc_simt::RunStats::shared_wavefronts`]).
+    pub shared_wavefronts: u64,
+    /// The same accesses' wavefronts without bank conflicts.
+    pub shared_ideal_wavefronts: u64,
 }
 
 /// The bytes of a tensor as the lowered kernel reads them.
@@ -86,5 +90,11 @@ pub fn run(k: &Kernel, lowered: &Lowered, args: &mut [ArgValue]) -> Result<EmuSu
             args[i] = ArgValue::Tensor(out);
         }
     }
-    Ok(EmuSummary { grid: launch.grid, warp_insts: stats.warp_insts, thread_insts: stats.thread_insts })
+    Ok(EmuSummary {
+        grid: launch.grid,
+        warp_insts: stats.warp_insts,
+        thread_insts: stats.thread_insts,
+        shared_wavefronts: stats.shared_wavefronts,
+        shared_ideal_wavefronts: stats.shared_ideal_wavefronts,
+    })
 }

@@ -48,11 +48,14 @@ pub struct Options {
     pub mma: bool,
     /// Run the SIMT optimisation passes after lowering.
     pub optimize: bool,
+    /// XOR-swizzle the rows of mma operands staged in shared memory (see `lower/mma.rs`);
+    /// off only to measure what the swizzle saves.
+    pub swizzle: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { mma: true, optimize: true }
+        Options { mma: true, optimize: true, swizzle: true }
     }
 }
 
@@ -209,6 +212,7 @@ pub fn lower(k: &vm::Kernel, opts: &Options) -> R<Lowered> {
         info: LoweringInfo { threads: threads as u32, ..LoweringInfo::default() },
         inferred: crate::infer::infer(k, threads, opts.mma),
         cur_inst: None,
+        swizzle: opts.swizzle,
     };
     for (v, sv) in params {
         lx.env.insert(v, Lv::Scalar(sv));
@@ -239,6 +243,8 @@ struct Lx<'a> {
     k: &'a vm::Kernel,
     b: Builder,
     threads: usize,
+    /// [`Options::swizzle`].
+    swizzle: bool,
     env: HashMap<vm::Value, Lv>,
     globals: HashMap<vm::Global, simt::Value>,
     /// Extents (I64) of each global, computed once at first use.

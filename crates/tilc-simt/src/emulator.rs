@@ -71,6 +71,28 @@ pub struct RunStats {
     pub warp_insts: u64,
     /// Instructions executed per thread (summed over active lanes).
     pub thread_insts: u64,
+    /// Shared-memory wavefronts of loads and stores: per warp-wide access, the largest number
+    /// of distinct 32-bit words any one of the 32 banks must serve (the access replays that
+    /// many times).
+    pub shared_wavefronts: u64,
+    /// The wavefronts the same accesses need without bank conflicts: the distinct words each
+    /// touches, 32 per wavefront. `shared_wavefronts / shared_ideal_wavefronts` is the
+    /// bank-conflict factor (1 means none).
+    pub shared_ideal_wavefronts: u64,
+}
+
+/// Wavefronts of one warp-wide shared access touching byte ranges `[a, a + size)`: the most
+/// distinct 32-bit words in any one bank (bank = word mod 32), and the conflict-free count.
+pub fn shared_wavefronts(accesses: &[(u64, u32)]) -> (u64, u64) {
+    let mut words: Vec<u64> = accesses.iter().flat_map(|&(a, size)| (a / 4)..(a + u64::from(size.max(1)) + 3) / 4).collect();
+    words.sort_unstable();
+    words.dedup();
+    let mut per_bank = [0u64; 32];
+    for w in &words {
+        per_bank[(w % 32) as usize] += 1;
+    }
+    let worst = per_bank.iter().copied().max().unwrap_or(0);
+    (worst, (words.len() as u64).div_ceil(32))
 }
 
 /// What went wrong.
@@ -258,6 +280,8 @@ pub fn run(k: &Kernel, launch: Launch, args: &mut [Arg]) -> Result<RunStats, Emu
         let s = r?;
         stats.warp_insts += s.warp_insts;
         stats.thread_insts += s.thread_insts;
+        stats.shared_wavefronts += s.shared_wavefronts;
+        stats.shared_ideal_wavefronts += s.shared_ideal_wavefronts;
     }
     let mut bi = 0;
     for (p, a) in k.params.iter().zip(args.iter_mut()) {
@@ -545,6 +569,15 @@ impl<'a> Block<'a> {
         }
     }
 
+    /// Adds a warp-wide access's wavefronts to the counters (shared memory only).
+    fn count_wavefronts(&mut self, space: Space, touched: &[(u64, u32)]) {
+        if space == Space::Shared && !touched.is_empty() {
+            let (have, ideal) = shared_wavefronts(touched);
+            self.stats.shared_wavefronts += have;
+            self.stats.shared_ideal_wavefronts += ideal;
+        }
+    }
+
     /// Executes one instruction for the lanes in `mask`; returns true when the warp must wait at
     /// a barrier.
     fn exec(&mut self, w: &mut Warp, inst: Inst, mask: u32) -> Result<bool, EmuError> {
@@ -589,6 +622,7 @@ impl<'a> Block<'a> {
             Load { space, ty, addr, mask: guard } => {
                 let r = data.results[0];
                 let size = ty.bytes().unwrap_or(0);
+                let mut touched = Vec::new();
                 for l in lanes(mask) {
                     let on = match guard {
                         Some(g) => self.get(w, *g, l, inst)? & 1 == 1,
@@ -596,6 +630,7 @@ impl<'a> Block<'a> {
                     };
                     let v = if on {
                         let a = self.get(w, *addr, l, inst)? as u64;
+                        touched.push((a, size));
                         let bytes = self.read(*space, a, size, tid(l), inst)?;
                         bytes.iter().rev().fold(0u128, |acc, &b| acc << 8 | b as u128)
                     } else {
@@ -603,9 +638,11 @@ impl<'a> Block<'a> {
                     };
                     Self::set(w, r, l, v);
                 }
+                self.count_wavefronts(*space, &touched);
             }
             Store { space, addr, value, mask: guard } => {
                 let size = k.ty(*value).bytes().unwrap_or(0);
+                let mut touched = Vec::new();
                 for l in lanes(mask) {
                     let on = match guard {
                         Some(g) => self.get(w, *g, l, inst)? & 1 == 1,
@@ -613,11 +650,13 @@ impl<'a> Block<'a> {
                     };
                     if on {
                         let a = self.get(w, *addr, l, inst)? as u64;
+                        touched.push((a, size));
                         let v = self.get(w, *value, l, inst)?;
                         let bytes: Vec<u8> = (0..size).map(|i| (v >> (8 * i)) as u8).collect();
                         self.write(*space, a, &bytes, tid(l), inst)?;
                     }
                 }
+                self.count_wavefronts(*space, &touched);
             }
             ArrayGet(a, n) => {
                 let r = data.results[0];

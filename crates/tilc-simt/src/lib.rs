@@ -35,7 +35,7 @@ pub mod verify;
 pub mod write;
 
 pub use builder::Builder;
-pub use emulator::{Arg, EmuError, EmuErrorKind, Launch, RunStats, run};
+pub use emulator::{Arg, EmuError, EmuErrorKind, Launch, RunStats, run, shared_wavefronts};
 pub use codec::SimtRounding;
 pub use ir::*;
 pub use types::{Fp8Format, HalfFormat, Scalar, Space, Type};

@@ -241,3 +241,25 @@ fn cp_async_data_is_visible_only_after_wait() {
         }
     }
 }
+
+/// The bank model: 32 banks of 32-bit words; a warp access costs as many wavefronts as the
+/// most distinct words any bank serves.
+#[test]
+fn shared_wavefronts_count_bank_conflicts() {
+    use tilc_simt::shared_wavefronts;
+    let lanes = |f: &dyn Fn(u64) -> u64, size: u32| -> Vec<(u64, u32)> { (0..32).map(|l| (f(l), size)).collect() };
+    // Consecutive words: one wavefront, no conflict.
+    assert_eq!(shared_wavefronts(&lanes(&|l| 4 * l, 4)), (1, 1));
+    // Every lane in the same word: a broadcast, one wavefront.
+    assert_eq!(shared_wavefronts(&lanes(&|_| 64, 4)), (1, 1));
+    // A stride of 32 words: every lane in bank 0, 32-way conflict.
+    assert_eq!(shared_wavefronts(&lanes(&|l| 128 * l, 4)), (32, 1));
+    // A stride of 2 words: 2-way.
+    assert_eq!(shared_wavefronts(&lanes(&|l| 8 * l, 4)), (2, 1));
+    // Contiguous 128-bit accesses: 512 bytes need 4 wavefronts, and take 4.
+    assert_eq!(shared_wavefronts(&lanes(&|l| 16 * l, 16)), (4, 4));
+    // Byte accesses of 4 lanes share one word.
+    assert_eq!(shared_wavefronts(&lanes(&|l| l, 1)), (1, 1));
+    // Rows of 128 bytes read 4 bytes per lane at (row = l / 4, column = l % 4): 8-way.
+    assert_eq!(shared_wavefronts(&lanes(&|l| 128 * (l / 4) + 4 * (l % 4), 4)), (8, 1));
+}

@@ -6,7 +6,10 @@
 //! the scratch area in their mma element width (one byte for s8/fp8, two for f16/bf16),
 //! k-contiguous — A row-major `[m, k]`, B column-major (`[n, k]`) — so that each 32-bit
 //! fragment register is one aligned 32-bit shared load, read right before its `mma` (the
-//! sinking pass moves it there). Both operands are staged side by side between one pair of
+//! sinking pass moves it there). Each row's 16-byte chunks are XOR-swizzled by the row's
+//! 128-byte line (mod up to 8), so the eight rows one fragment load reads lie in different banks (the emulator's
+//! wavefront count shows the bank conflicts this removes). Both operands are staged side by
+//! side between one pair of
 //! barriers, so neither operand's fragments stay alive across the other's staging; runs of a
 //! thread's consecutive elements are stored as 32/64/128-bit words where every thread's run is
 //! contiguous and aligned (decided at compile time over all threads).
@@ -39,9 +42,6 @@ pub(super) fn lower(lx: &mut Lx<'_>, plan: &MmaPlan, a: &Tile, b: &Tile, c: &Til
     let cr = lx.convert(c, &plan.c, &c.shape, &Remap::Broadcast)?;
     let (elem_a, elem_b) = (operand_type(plan.kind, a.dtype), operand_type(plan.kind, b.dtype));
     let bytes = elem_a.bits() / 8;
-    // A is k-contiguous row-major, B k-contiguous column-major.
-    let a_coef = [k as i64, 1];
-    let b_coef = [1, k as i64];
     let a_regs = lx.convert_in_registers(a, &plan.a, &a.shape, &Remap::Broadcast);
     let b_regs = lx.convert_in_registers(b, &plan.b, &b.shape, &Remap::Broadcast);
     let a_bytes = if a_regs.is_none() { (m * k) as u32 * bytes } else { 0 };
@@ -49,22 +49,41 @@ pub(super) fn lower(lx: &mut Lx<'_>, plan: &MmaPlan, a: &Tile, b: &Tile, c: &Til
     let b_off = a_bytes.next_multiple_of(16);
     let staged = a_bytes + b_bytes > 0;
     let base = if staged { lx.need_scratch(b_off + b_bytes) } else { 0 };
+    // A is staged k-contiguous row-major ([m, k]), B k-contiguous column-major ([n, k]); both
+    // swizzled when the store and the fragment reads allow it (else plain rows).
+    let staging = |base: u32, t: &Tile, frag: &RegisterLayout, k_axis: usize| {
+        let st = Staging::new(base, &t.shape, k_axis, bytes);
+        let ok = lx.swizzle && st.decomposes(&t.map, lx.threads) && st.decomposes(&ThreadMap::new(frag), lx.threads);
+        if ok { st } else { st.unswizzled() }
+    };
+    let a_st = staging(base, a, &plan.a, 1);
+    let b_st = staging(base + b_off, b, &plan.b, 0);
+    let how = |regs: bool, st: &Staging| match (regs, st.period) {
+        (true, _) => "in registers".to_string(),
+        (false, 1) => "staged".to_string(),
+        (false, p) if st.rows_per_line == 1 => format!("staged, swizzled by row mod {p}"),
+        (false, p) => format!("staged, swizzled by row / {} mod {p}", st.rows_per_line),
+    };
+    let (ha, hb) = (how(a_regs.is_some(), &a_st), how(b_regs.is_some(), &b_st));
+    if let Some(line) = lx.info.dots.last_mut() {
+        line.push_str(&format!("; A {ha}, B {hb}"));
+    }
     if a_regs.is_none() {
-        stage(lx, a, elem_a, base, &a_coef);
+        stage(lx, a, elem_a, a_st);
     }
     if b_regs.is_none() {
-        stage(lx, b, elem_b, base + b_off, &b_coef);
+        stage(lx, b, elem_b, b_st);
     }
     if staged {
         lx.b.barrier();
     }
     let a_frags = match a_regs {
         Some(regs) => pack_registers(lx, elem_a, &regs),
-        None => read_fragments(lx, &plan.a, elem_a, base, &a_coef),
+        None => read_fragments(lx, &plan.a, elem_a, a_st),
     };
     let b_frags = match b_regs {
         Some(regs) => pack_registers(lx, elem_b, &regs),
-        None => read_fragments(lx, &plan.b, elem_b, base + b_off, &b_coef),
+        None => read_fragments(lx, &plan.b, elem_b, b_st),
     };
     let a_frags = group(lx, &a_frags, rm * kk);
     let b_frags = group(lx, &b_frags, kk * rn);
@@ -116,8 +135,6 @@ fn pack_registers(lx: &mut Lx<'_>, elem: DType, vals: &[simt::Value]) -> Vec<sim
             let mut w = lx.b.i32(0);
             for (e, &v) in chunk.iter().enumerate() {
                 let code = codec::encode(&mut lx.b, elem, v);
-                let mask = lx.b.i32(((1u64 << bits) - 1) as i32);
-                let code = lx.b.and(code, mask);
                 let sh = lx.b.i32((e as u32 * bits) as i32);
                 let part = lx.b.shl(code, sh);
                 w = lx.b.or(w, part);
@@ -133,38 +150,182 @@ fn group(lx: &mut Lx<'_>, words: &[simt::Value], count: usize) -> Vec<simt::Valu
     words.chunks(per).map(|w| if w.len() == 1 { w[0] } else { lx.b.build(w) }).collect()
 }
 
-/// Scratch element index of slot `j` of thread `t`: `Σ coord · coef`.
-fn index(map: &ThreadMap, t: usize, j: usize, coef: &[i64]) -> i64 {
-    map.coords(t, j).iter().zip(coef).map(|(&c, &k)| c as i64 * k).sum()
+/// Where a staged operand lives in the scratch area: k-contiguous rows (A's rows, B's
+/// columns) of `row_bytes`, each row's 16-byte chunks XOR-swizzled by `row mod period` so that
+/// the eight rows a fragment load touches fall in different banks (`period` 1: no swizzle).
+/// Chunks move whole, so every access of at most 16 aligned bytes stays contiguous.
+#[derive(Clone, Copy, Debug)]
+struct Staging {
+    base: u32,
+    /// The operand's k axis (A: 1, B: 0); the other one is the row.
+    k_axis: usize,
+    /// Bytes per element (1 or 2).
+    bytes: i64,
+    row_bytes: i64,
+    /// The swizzle key of row `r` is `(r / rows_per_line) mod period`: rows narrower than a
+    /// 128-byte line share one, and the key changes once per line.
+    rows_per_line: i64,
+    period: i64,
 }
 
-/// Whether slots `j .. j + len` of every thread hold consecutive scratch elements starting at
-/// a multiple of `len` (so one aligned access of `len` elements covers them).
-fn contiguous(map: &ThreadMap, threads: usize, j: usize, len: usize, coef: &[i64]) -> bool {
+impl Staging {
+    /// A swizzled staging of an operand of `shape` (its k axis `k_axis`), or unswizzled when
+    /// the rows are not a power-of-two number (≥ 2) of chunks.
+    fn new(base: u32, shape: &[usize], k_axis: usize, bytes: u32) -> Staging {
+        let row_bytes = (shape[k_axis] as i64) * i64::from(bytes);
+        let chunks = row_bytes / 16;
+        let period = if row_bytes % 16 == 0 && chunks >= 2 && (chunks as u64).is_power_of_two() { chunks.min(8) } else { 1 };
+        let rows_per_line = if period > 1 { (128 / row_bytes).max(1) } else { 1 };
+        Staging { base, k_axis, bytes: i64::from(bytes), row_bytes, rows_per_line, period }
+    }
+
+    fn unswizzled(self) -> Staging {
+        Staging { period: 1, ..self }
+    }
+
+    /// The byte offset (from `base`) of element `(row, column byte)`.
+    fn offset(&self, row: i64, col_byte: i64) -> i64 {
+        let chunk = (col_byte / 16) ^ ((row / self.rows_per_line) % self.period);
+        row * self.row_bytes + chunk * 16 + col_byte % 16
+    }
+
+    /// Slot `j` of thread `t`: (thread row, thread column byte, slot row, slot column byte),
+    /// the thread-dependent parts and the slot's constants.
+    fn split(&self, map: &ThreadMap, t: usize, j: usize) -> (i64, i64, i64, i64) {
+        let full = map.coords(t, j);
+        let local = &map.local_coords[j];
+        let r = 1 - self.k_axis;
+        let (cr, cc) = (local[r] as i64, local[self.k_axis] as i64 * self.bytes);
+        (full[r] as i64 - cr, full[self.k_axis] as i64 * self.bytes - cc, cr, cc)
+    }
+
+    /// The per-thread pointer a slot needs: keyed by its column chunk constant `cc / 16` and its
+    /// row constant mod the period (unswizzled: one pointer for every slot).
+    fn key(&self, cr: i64, cc: i64) -> (i64, i64) {
+        if self.period == 1 { (0, 0) } else { (cc / 16, cr % (self.rows_per_line * self.period)) }
+    }
+
+    /// Whether every slot's offset is `X(thread, key) + cr · row_bytes + cc mod 16` — the form
+    /// [`StagedPtrs::slot_ptr`] computes, with one per-thread pointer per [`Staging::key`] and
+    /// the rest folded into the access's immediate — with at most 16 distinct keys. Since
+    /// `(tr + cr) / q mod p = (tr + cr mod qp) / q mod p`, this holds whenever no slot's column constant
+    /// carries out of the thread's 16-byte chunk.
+    fn decomposes(&self, map: &ThreadMap, threads: usize) -> bool {
+        let mut keys = std::collections::BTreeSet::new();
+        let fits = (0..threads).all(|t| {
+            (0..map.slots).all(|j| {
+                let (tr, tc, cr, cc) = self.split(map, t, j);
+                keys.insert(self.key(cr, cc));
+                let (c, r) = self.key(cr, cc);
+                let x = if self.period == 1 {
+                    tr * self.row_bytes + tc
+                } else {
+                    (((tc / 16) + c) ^ (((tr + r) / self.rows_per_line) % self.period)) * 16 + tc % 16 + tr * self.row_bytes
+                };
+                let konst = if self.period == 1 { cr * self.row_bytes + cc } else { cr * self.row_bytes + cc % 16 };
+                (self.period == 1 || tc % 16 + cc % 16 < 16) && self.offset(tr + cr, tc + cc) == x + konst
+            })
+        });
+        fits && keys.len() <= 16
+    }
+}
+
+/// The per-thread parts of a staging's addresses for one layout, one pointer per column chunk
+/// constant, made when first needed.
+struct StagedPtrs {
+    st: Staging,
+    map: ThreadMap,
+    row: simt::Value,
+    col: simt::Value,
+    ptrs: Vec<((i64, i64), simt::Value)>,
+}
+
+impl StagedPtrs {
+    fn new(lx: &mut Lx<'_>, st: Staging, map: ThreadMap) -> StagedPtrs {
+        let tc = lx.thread_coords(&map);
+        let row = tc[1 - st.k_axis];
+        let col = if st.bytes == 1 {
+            tc[st.k_axis]
+        } else {
+            let b = lx.b.i32(st.bytes as i32);
+            lx.b.mul(tc[st.k_axis], b)
+        };
+        StagedPtrs { st, map, row, col, ptrs: Vec::new() }
+    }
+
+    /// The address of slot `j`.
+    fn slot_ptr(&mut self, lx: &mut Lx<'_>, j: usize) -> simt::Value {
+        let local = &self.map.local_coords[j];
+        let (cr, cc) = (local[1 - self.st.k_axis] as i64, local[self.st.k_axis] as i64 * self.st.bytes);
+        let st = self.st;
+        let key = st.key(cr, cc);
+        let konst = if st.period == 1 { cr * st.row_bytes + cc } else { cr * st.row_bytes + cc % 16 };
+        let p = match self.ptrs.iter().find(|(k, _)| *k == key) {
+            Some(&(_, p)) => p,
+            None => {
+                let rb = lx.b.i32(st.row_bytes as i32);
+                let row_off = lx.b.mul(self.row, rb);
+                let off = if st.period == 1 {
+                    lx.b.add(row_off, self.col)
+                } else {
+                    // ((col / 16 + c) ^ ((row + r) / rows_per_line mod period)) · 16 + col mod 16
+                    // + row · row_bytes
+                    let (c, r) = key;
+                    let four = lx.b.i32(4);
+                    let ch = lx.b.binary(simt::BinaryOp::ShrU, self.col, four);
+                    let cv = lx.b.i32(c as i32);
+                    let ch = lx.b.add(ch, cv);
+                    let rv = lx.b.i32(r as i32);
+                    let rr = lx.b.add(self.row, rv);
+                    let q = lx.b.i32(st.rows_per_line.trailing_zeros() as i32);
+                    let rr = lx.b.binary(simt::BinaryOp::ShrU, rr, q);
+                    let pm = lx.b.i32((st.period - 1) as i32);
+                    let rm = lx.b.and(rr, pm);
+                    let sw = lx.b.binary(simt::BinaryOp::Xor, ch, rm);
+                    let sw = lx.b.shl(sw, four);
+                    let fifteen = lx.b.i32(15);
+                    let within = lx.b.and(self.col, fifteen);
+                    let x = lx.b.or(sw, within);
+                    lx.b.add(x, row_off)
+                };
+                let p = lx.b.shared_addr(off);
+                self.ptrs.push((key, p));
+                p
+            }
+        };
+        let c = lx.b.i32((i64::from(st.base) + konst) as i32);
+        lx.b.ptr_add(p, c)
+    }
+}
+
+/// Whether slots `j .. j + len` of every thread hold consecutive bytes of the staging, the
+/// first at a multiple of `len` elements (so one aligned access covers them).
+fn contiguous(st: &Staging, map: &ThreadMap, threads: usize, j: usize, len: usize) -> bool {
+    let at = |t: usize, j: usize| {
+        let c = map.coords(t, j);
+        st.offset(c[1 - st.k_axis] as i64, c[st.k_axis] as i64 * st.bytes)
+    };
+    let span = len as i64 * st.bytes;
     j + len <= map.slots
         && (0..threads).all(|t| {
-            let first = index(map, t, j, coef);
-            first % len as i64 == 0 && (1..len).all(|e| index(map, t, j + e, coef) == first + e as i64)
+            let first = at(t, j);
+            first % span == 0 && (1..len).all(|e| at(t, j + e) == first + e as i64 * st.bytes)
         })
 }
 
-/// Stores every element of `t` (primary holders only) as its `elem` code at scratch byte
-/// `base + index · width`, in the widest aligned accesses the layout allows.
-fn stage(lx: &mut Lx<'_>, t: &Tile, elem: DType, base: u32, coef: &[i64]) {
+/// Stores every element of `t` (primary holders only) as its `elem` code into the staging, in
+/// the widest aligned accesses the layout allows.
+fn stage(lx: &mut Lx<'_>, t: &Tile, elem: DType, st: Staging) {
     let bits = elem.bits();
-    let bytes = bits / 8;
-    let map = t.map.clone();
-    let tc = lx.thread_coords(&map);
-    let tl = lx.thread_linear(&tc, coef);
-    let tp = lx.shared_thread_ptr(tl, bytes);
+    let map = (*t.map).clone();
     let primary = lx.primary_pred(&map);
     let per_word = (32 / bits) as usize;
+    let mut ptrs = StagedPtrs::new(lx, st, map.clone());
     let mut j = 0;
     while j < map.slots {
-        let konst = Lx::slot_linear(&map, j, coef);
-        let p = lx.shared_slot(tp, base, konst, bytes);
+        let p = ptrs.slot_ptr(lx, j);
         // Widest first: 4, 2 or 1 words, else one element.
-        let words = [4usize, 2, 1].into_iter().find(|&w| contiguous(&map, lx.threads, j, w * per_word, coef));
+        let words = [4usize, 2, 1].into_iter().find(|&w| contiguous(&st, &map, lx.threads, j, w * per_word));
         match words {
             Some(w) => {
                 let packed = pack_registers(lx, elem, &t.regs[j..j + w * per_word]);
@@ -174,7 +335,7 @@ fn stage(lx: &mut Lx<'_>, t: &Tile, elem: DType, base: u32, coef: &[i64]) {
             }
             None => {
                 let code = codec::encode(&mut lx.b, elem, t.regs[j]);
-                let ty = if bytes == 1 { ST::I8 } else { ST::I16 };
+                let ty = if st.bytes == 1 { ST::I8 } else { ST::I16 };
                 let v = lx.b.cast(CastOp::Trunc, code, ty);
                 lx.b.store(Space::Shared, p, v, primary);
                 j += 1;
@@ -183,30 +344,25 @@ fn stage(lx: &mut Lx<'_>, t: &Tile, elem: DType, base: u32, coef: &[i64]) {
     }
 }
 
-/// The fragment words of layout `frag` read from an operand staged at `base` by [`stage`]: one
-/// 32-bit load per word where every thread's elements of it are contiguous and aligned, else
-/// one load per element, packed.
-fn read_fragments(lx: &mut Lx<'_>, frag: &RegisterLayout, elem: DType, base: u32, coef: &[i64]) -> Vec<simt::Value> {
+/// The fragment words of layout `frag` read from an operand staged by [`stage`]: one 32-bit
+/// load per word where every thread's elements of it are contiguous and aligned, else one load
+/// per element, packed.
+fn read_fragments(lx: &mut Lx<'_>, frag: &RegisterLayout, elem: DType, st: Staging) -> Vec<simt::Value> {
     let bits = elem.bits();
-    let bytes = bits / 8;
     let per_word = (32 / bits) as usize;
     let map = ThreadMap::new(frag);
-    let tc = lx.thread_coords(&map);
-    let tl = lx.thread_linear(&tc, coef);
-    let tp = lx.shared_thread_ptr(tl, bytes);
+    let mut ptrs = StagedPtrs::new(lx, st, map.clone());
     let mut words = Vec::with_capacity(map.slots / per_word);
     for j in (0..map.slots).step_by(per_word) {
-        if contiguous(&map, lx.threads, j, per_word, coef) {
-            let konst = Lx::slot_linear(&map, j, coef);
-            let p = lx.shared_slot(tp, base, konst, bytes);
+        if contiguous(&st, &map, lx.threads, j, per_word) {
+            let p = ptrs.slot_ptr(lx, j);
             words.push(lx.b.load(Space::Shared, ST::I32, p, None));
             continue;
         }
         let mut w = lx.b.i32(0);
         for e in 0..per_word {
-            let konst = Lx::slot_linear(&map, j + e, coef);
-            let p = lx.shared_slot(tp, base, konst, bytes);
-            let ty = if bytes == 1 { ST::I8 } else { ST::I16 };
+            let p = ptrs.slot_ptr(lx, j + e);
+            let ty = if st.bytes == 1 { ST::I8 } else { ST::I16 };
             let v = lx.b.load(Space::Shared, ty, p, None);
             let v = lx.b.cast(CastOp::ZExt, v, ST::I32);
             let sh = lx.b.i32((e as u32 * bits) as i32);
