@@ -651,6 +651,20 @@ pub fn convert(b: &mut Builder, from: DType, to: DType, x: Value, rounding: Simt
             Overflow::Saturate => saturate_inf(b, v, f64::MAX),
         };
     }
+    let saturates_inf = overflow == Overflow::Saturate && matches!(from, DType::Float(f) if f.has_inf());
+    if to != DType::F64 && to.is_float() && !saturates_inf && exactly_representable(from, to) {
+        // Dequantization's fast path (u4/i4/u8/i8 → f16/bf16, fp4/fp6/fp8 → f16/bf16 …):
+        // every value of `from` is a value of `to`, so no mode rounds and nothing overflows
+        // (saturation only turns an infinity into the largest finite value).
+        // Floats already hold the value in their f32 carrier; integers need one exact
+        // integer-to-f32 conversion. No per-element rounding sequence is emitted.
+        return if from.is_float() {
+            x
+        } else {
+            let op = if from.is_signed() { CastOp::SToF } else { CastOp::UToF };
+            b.cast(op, x, Type::F32)
+        };
+    }
     if to == DType::F32 && is_f32_carried(from) {
         // The value is already exact in f32.
         return match overflow {
@@ -690,6 +704,45 @@ pub fn convert(b: &mut Builder, from: DType, to: DType, x: Value, rounding: Simt
             let code = encode_float_f64(b, f, v, rounding, overflow);
             let c = b.cast(CastOp::Trunc, code, Type::I32);
             decode(b, to, c)
+        }
+    }
+}
+
+/// Whether every value of `from` (an integer of at most 32 bits or an f32-carried float) is a
+/// value of the float type `to` — and every NaN or infinity of `from` has one in `to` — so that
+/// converting never rounds or saturates. A float is `M · 2^E` with `M` below `2^(m + 1)` and `E`
+/// at least its subnormal unit: representable in `to` when `to` has at least as many mantissa
+/// bits, a unit no larger and a largest value no smaller.
+pub fn exactly_representable(from: DType, to: DType) -> bool {
+    let DType::Float(t) = to else { return false };
+    if t == FloatFormat::F64 {
+        return false;
+    }
+    let t_unit = t.min_subnormal().unwrap_or_else(|| t.min_normal() / 2f64.powi(t.man_bits() as i32));
+    match from {
+        DType::UInt(bits) | DType::Int(bits) => {
+            let signed = from.is_signed();
+            if bits > 24 || (signed && !t.signed()) {
+                return false;
+            }
+            // Magnitudes up to 2^bits − 1 (unsigned) or 2^(bits − 1) (signed; −2^(bits−1) is a
+            // power of two, the others need bits − 1 significant bits).
+            let significant = if signed { bits - 1 } else { bits };
+            let largest = if signed { 2f64.powi(bits as i32 - 1) } else { 2f64.powi(bits as i32) - 1.0 };
+            u32::from(significant) <= t.man_bits() + 1 && largest <= t.max_finite() && t_unit <= 1.0
+        }
+        DType::Float(f) => {
+            if f == FloatFormat::F64 || f.family() == FloatFamily::PowerOfTwo || t.family() == FloatFamily::PowerOfTwo {
+                return false;
+            }
+            let f_unit = f.min_subnormal().unwrap_or_else(|| f.min_normal() / 2f64.powi(f.man_bits() as i32));
+            f.man_bits() <= t.man_bits()
+                && f_unit >= t_unit
+                && (f_unit / t_unit).log2().fract() == 0.0
+                && f.max_finite() <= t.max_finite()
+                && (!f.signed() || t.signed())
+                && (!f.has_nan() || t.has_nan())
+                && (!f.has_inf() || t.has_inf())
         }
     }
 }

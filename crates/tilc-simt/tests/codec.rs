@@ -494,3 +494,45 @@ fn carriers_and_code_types_follow_the_widths() {
     assert_eq!(codec::code_type(DType::F64), Type::I64);
     assert_eq!(codec::code_type(dt("ue4m3")), Type::I32);
 }
+
+/// The exact-embedding fast path of `convert` (dequantization: small integers and narrow
+/// floats to f16/bf16/fp8/f32) gives the interpreter's values for every source code, in every
+/// mode; and the embedding test itself agrees with decoding every code on the host.
+#[test]
+fn exact_embeddings_convert_every_code_like_the_interpreter() {
+    let seed = 0x5eed_0004;
+    let ints = ["u1", "u2", "u3", "u4", "i4", "u5", "u6", "i6", "u8", "i8", "u11", "i12"];
+    let floats = ["f4e2m1", "f6e2m3", "f6e3m2", "f8e4m3", "f8e5m2", "ue4m3", "f16", "bf16"];
+    let tos = ["f16", "bf16", "f8e4m3", "f8e5m2", "f6e3m2", "f32"];
+    let mut fast = 0;
+    for from in ints.iter().chain(&floats) {
+        let from = dt(from);
+        for to in tos {
+            let to = dt(to);
+            let exact = codec::exactly_representable(from, to);
+            // The host's view: every code's value survives the round trip through `to`.
+            let codes: Vec<u64> = (0..1u64 << from.bits()).collect();
+            let host_exact = codes.iter().all(|&c| {
+                let v = from.decode(c);
+                v.is_nan() && to.is_float() && to.decode(to.encode(v, tilc_dtype::Rounding::NearestEven, Overflow::NonSaturating)).is_nan()
+                    || to.decode(to.encode(v, tilc_dtype::Rounding::NearestEven, Overflow::NonSaturating)) == v
+            });
+            if exact {
+                assert!(host_exact, "{from} → {to} is called exact but some value changes");
+                fast += 1;
+            }
+            let carriers = run_map(Type::I32, &codes, |b, c, _, _| codec::decode(b, from, c));
+            if from.bits() <= 8 || exact {
+                check_convert(from, to, &carriers, seed);
+            }
+        }
+    }
+    assert!(fast >= 20, "only {fast} pairs take the fast path");
+    // What the library's dequantizers rely on.
+    for (from, to) in [("u4", "f16"), ("i4", "bf16"), ("u8", "f16"), ("i8", "bf16"), ("f8e4m3", "f16"), ("f6e3m2", "bf16"), ("f4e2m1", "f16")] {
+        assert!(codec::exactly_representable(dt(from), dt(to)), "{from} → {to}");
+    }
+    for (from, to) in [("u16", "f16"), ("i12", "bf16"), ("f16", "bf16"), ("bf16", "f16"), ("f8e5m2", "f8e4m3"), ("i4", "ue4m3")] {
+        assert!(!codec::exactly_representable(dt(from), dt(to)), "{from} → {to}");
+    }
+}
