@@ -28,7 +28,7 @@ use tilc_simt::{self as simt, BinaryOp as SB, Builder, CastOp, CmpOp, Space, Typ
 /// The most scratch bytes one exchange round uses. The 4096-column default (4 warps, 32 f64
 /// per thread) exchanges in one round; larger tiles take more rounds (two barriers each)
 /// rather than more shared memory.
-pub(super) const EXCHANGE_BYTES: u32 = 32 * 1024;
+const EXCHANGE_BYTES: u32 = 32 * 1024;
 
 /// Where one bit of the axis coordinate lives in the tile's layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,8 +98,9 @@ impl Plan {
 pub(super) fn lower(lx: &mut Lx<'_>, x: tilc_vm::Value, axis: usize, span: Span) -> R<Tile> {
     let src = lx.tile(x, span)?;
     let len = src.shape[axis];
-    let plan = Plan::new(&src.map, axis, len);
-    let Some(plan) = plan.filter(|p| p.bits.contains(&Bit::Local) || !(0..p.bits.len()).any(|b| p.is_warp(b))) else {
+    // Warp bits need a slot bit to trade with.
+    let plan = Plan::new(&src.map, axis, len).filter(|p| p.bits.contains(&Bit::Local) || !(0..p.bits.len()).any(|b| p.is_warp(b)));
+    let Some(plan) = plan else {
         return Ok(fallback(lx, &src, axis));
     };
     let mut vals: Vec<simt::Value> = src
@@ -237,9 +238,9 @@ fn exchange(lx: &mut Lx<'_>, plan: &Plan, vals: &[simt::Value], from: &[usize], 
         let mut key = lc.clone();
         let mut axis_local = 0usize;
         let mut thread_const = 0u32;
-        for r in 0..n {
-            if local(pi[r]) {
-                let bit = plan.local_bit(j, pi[r]);
+        for (r, &to) in pi.iter().enumerate() {
+            if local(to) {
+                let bit = plan.local_bit(j, to);
                 if local(r) {
                     axis_local |= bit << r;
                 } else {
@@ -255,8 +256,8 @@ fn exchange(lx: &mut Lx<'_>, plan: &Plan, vals: &[simt::Value], from: &[usize], 
     // The run-time parts: the old thread's bits that come from this thread's bits, and the
     // member from this thread's bits.
     let mut keep = u32::MAX;
-    for r in 0..n {
-        if !local(r) && pi[r] != r {
+    for (r, &to) in pi.iter().enumerate() {
+        if !local(r) && to != r {
             keep &= !mask(r);
         }
     }
@@ -276,9 +277,9 @@ fn exchange(lx: &mut Lx<'_>, plan: &Plan, vals: &[simt::Value], from: &[usize], 
             lx.b.shl(bit, s)
         }
     };
-    for r in 0..n {
-        if !local(r) && pi[r] != r && !local(pi[r]) {
-            let b = bit_of(lx, mask(pi[r]), mask(r).trailing_zeros());
+    for (r, &to) in pi.iter().enumerate() {
+        if !local(r) && to != r && !local(to) {
+            let b = bit_of(lx, mask(to), mask(r).trailing_zeros());
             t_old = lx.b.or(t_old, b);
         }
     }
@@ -328,7 +329,7 @@ fn exchange(lx: &mut Lx<'_>, plan: &Plan, vals: &[simt::Value], from: &[usize], 
 /// Every stage over shared memory: the tile (as f64) goes to the scratch area, each stage is a
 /// loop of butterflies spread over the threads followed by a barrier, and every thread reads
 /// its elements back.
-pub(super) fn fallback(lx: &mut Lx<'_>, src: &Tile, axis: usize) -> Tile {
+fn fallback(lx: &mut Lx<'_>, src: &Tile, axis: usize) -> Tile {
     let d = src.dtype;
     let numel: usize = src.shape.iter().product();
     let len = src.shape[axis];
