@@ -165,8 +165,9 @@ impl Device {
 
     /// Whether two handles are the same opened device (one is a clone of the other). Two
     /// `Device::open(0)` calls share the driver's context but not the stream, and a buffer
-    /// used on another stream than its own could be freed while a kernel still reads it.
-    pub(crate) fn is_same(&self, other: &Device) -> bool {
+    /// used on another stream than its own could be freed while a kernel still reads it, so
+    /// buffers and functions of one launch must all come from one handle.
+    pub fn is_same(&self, other: &Device) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 }

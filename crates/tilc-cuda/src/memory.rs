@@ -161,10 +161,26 @@ pub fn packed_byte_len(dtype: DType, count: usize) -> Option<usize> {
 
 /// A tensor in device memory: a [`DeviceBuffer`] of packed elements, their dtype, and a shape
 /// (row-major, as the host tensors of tilc are).
+///
+/// The buffer may be longer than the packed elements: [`DeviceTensor::from_packed_padded`] and
+/// [`DeviceTensor::zeros_padded`] round it up with zero bytes, because compiled kernels read
+/// whole words (up to 16 bytes) around the last elements. Copies to and from the host move the
+/// packed bytes only ([`DeviceTensor::byte_len`]); the padding stays as it was.
 pub struct DeviceTensor {
     buffer: DeviceBuffer,
     dtype: DType,
     shape: Vec<usize>,
+    /// Bytes of packed elements at the start of `buffer`.
+    packed_len: usize,
+}
+
+/// The buffer length for `packed_len` bytes padded to a multiple of `pad_to` (at least one
+/// `pad_to`; `pad_to` 0 or 1 means no padding).
+fn padded_len(packed_len: usize, pad_to: usize) -> Option<usize> {
+    if pad_to <= 1 {
+        return Some(packed_len);
+    }
+    packed_len.div_ceil(pad_to).max(1).checked_mul(pad_to)
 }
 
 impl DeviceTensor {
@@ -174,11 +190,24 @@ impl DeviceTensor {
         dtype: DType,
         shape: &[usize],
     ) -> Result<DeviceTensor, CudaError> {
-        let len = byte_len_of(dtype, shape)?;
+        DeviceTensor::zeros_padded(device, dtype, shape, 1)
+    }
+
+    /// A tensor of zero bytes whose buffer is padded with zero bytes to a multiple of `pad_to`
+    /// bytes (at least `pad_to`), as kernels that read whole words past the last element need.
+    pub fn zeros_padded(
+        device: &Device,
+        dtype: DType,
+        shape: &[usize],
+        pad_to: usize,
+    ) -> Result<DeviceTensor, CudaError> {
+        let packed_len = byte_len_of(dtype, shape)?;
+        let len = padded_len(packed_len, pad_to).ok_or_else(|| too_large(dtype, shape))?;
         Ok(DeviceTensor {
             buffer: DeviceBuffer::zeroed(device, len)?,
             dtype,
             shape: shape.to_vec(),
+            packed_len,
         })
     }
 
@@ -190,39 +219,71 @@ impl DeviceTensor {
         shape: &[usize],
         bytes: &[u8],
     ) -> Result<DeviceTensor, CudaError> {
-        let len = byte_len_of(dtype, shape)?;
-        if bytes.len() != len {
+        DeviceTensor::from_packed_padded(device, dtype, shape, bytes, 1)
+    }
+
+    /// Like [`DeviceTensor::from_packed`], with the buffer padded with zero bytes to a multiple
+    /// of `pad_to` bytes (at least `pad_to`): the layout tilc's compiled kernels expect
+    /// (`pad_to` = 16).
+    pub fn from_packed_padded(
+        device: &Device,
+        dtype: DType,
+        shape: &[usize],
+        bytes: &[u8],
+        pad_to: usize,
+    ) -> Result<DeviceTensor, CudaError> {
+        let packed_len = byte_len_of(dtype, shape)?;
+        if bytes.len() != packed_len {
             return Err(CudaError::LengthMismatch {
                 what: format!("packed bytes of a {dtype} tensor of shape {shape:?}"),
-                expected: len,
+                expected: packed_len,
                 found: bytes.len(),
             });
         }
+        let len = padded_len(packed_len, pad_to).ok_or_else(|| too_large(dtype, shape))?;
+        let buffer = if len == packed_len {
+            DeviceBuffer::from_bytes(device, bytes)?
+        } else {
+            let mut padded = Vec::with_capacity(len);
+            padded.extend_from_slice(bytes);
+            padded.resize(len, 0);
+            DeviceBuffer::from_bytes(device, &padded)?
+        };
         Ok(DeviceTensor {
-            buffer: DeviceBuffer::from_bytes(device, bytes)?,
+            buffer,
             dtype,
             shape: shape.to_vec(),
+            packed_len,
         })
     }
 
-    /// Overwrites the tensor with packed bytes of its own dtype and shape.
+    /// Overwrites the tensor with packed bytes of its own dtype and shape (the padding, if
+    /// any, becomes zero bytes again).
     pub fn upload_packed(&mut self, bytes: &[u8]) -> Result<(), CudaError> {
-        if bytes.len() != self.buffer.len() {
+        if bytes.len() != self.packed_len {
             return Err(CudaError::LengthMismatch {
                 what: format!(
                     "packed bytes of a {} tensor of shape {:?}",
                     self.dtype, self.shape
                 ),
-                expected: self.buffer.len(),
+                expected: self.packed_len,
                 found: bytes.len(),
             });
         }
-        self.buffer.upload(bytes)
+        if self.buffer.len() == bytes.len() {
+            self.buffer.upload(bytes)
+        } else {
+            let mut padded = bytes.to_vec();
+            padded.resize(self.buffer.len(), 0);
+            self.buffer.upload(&padded)
+        }
     }
 
-    /// The packed elements, copied to the host.
+    /// The packed elements, copied to the host (without the padding).
     pub fn to_packed(&self) -> Result<Vec<u8>, CudaError> {
-        self.buffer.download()
+        let mut bytes = self.buffer.download()?;
+        bytes.truncate(self.packed_len);
+        Ok(bytes)
     }
 
     pub fn dtype(&self) -> DType {
@@ -238,8 +299,10 @@ impl DeviceTensor {
         self.shape.iter().product()
     }
 
+    /// Bytes of packed elements: ⌈numel · bits / 8⌉. The buffer ([`DeviceTensor::buffer`]) may
+    /// be longer by its padding.
     pub fn byte_len(&self) -> usize {
-        self.buffer.len()
+        self.packed_len
     }
 
     pub fn buffer(&self) -> &DeviceBuffer {
@@ -266,18 +329,21 @@ impl std::fmt::Debug for DeviceTensor {
     }
 }
 
-/// The byte size of a tensor, or why it has none.
-fn byte_len_of(dtype: DType, shape: &[usize]) -> Result<usize, CudaError> {
-    let too_large = || CudaError::InvalidTensor {
+fn too_large(dtype: DType, shape: &[usize]) -> CudaError {
+    CudaError::InvalidTensor {
         reason: format!(
             "a {dtype} tensor of shape {shape:?} has more bytes than this machine can address"
         ),
-    };
+    }
+}
+
+/// The byte size of a tensor, or why it has none.
+fn byte_len_of(dtype: DType, shape: &[usize]) -> Result<usize, CudaError> {
     let count = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(too_large)?;
-    packed_byte_len(dtype, count).ok_or_else(too_large)
+        .ok_or_else(|| too_large(dtype, shape))?;
+    packed_byte_len(dtype, count).ok_or_else(|| too_large(dtype, shape))
 }
 
 #[cfg(test)]
@@ -312,6 +378,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn padding_rounds_up_to_whole_units_of_at_least_one() {
+        assert_eq!(padded_len(0, 16), Some(16));
+        assert_eq!(padded_len(1, 16), Some(16));
+        assert_eq!(padded_len(16, 16), Some(16));
+        assert_eq!(padded_len(17, 16), Some(32));
+        assert_eq!(padded_len(17, 1), Some(17));
+        assert_eq!(padded_len(17, 0), Some(17));
+        assert_eq!(padded_len(usize::MAX, 16), None);
     }
 
     #[test]

@@ -465,3 +465,46 @@ fn buffers_copy_exactly_and_refuse_wrong_lengths() {
         "{err}"
     );
 }
+
+#[test]
+fn padded_tensors_keep_zero_padding_and_move_only_their_elements() {
+    let Some(device) =
+        device_or_skip("padded_tensors_keep_zero_padding_and_move_only_their_elements")
+    else {
+        return;
+    };
+    let mut rng = SplitMix64(21);
+    // 9 u3 elements: 27 bits in 4 bytes, padded to 16; 40 u5 elements: 25 bytes, padded to 32.
+    for (bits, n, padded) in [
+        (3u32, 9usize, 16usize),
+        (5, 40, 32),
+        (8, 16, 16),
+        (4, 0, 16),
+    ] {
+        let dtype = DType::UInt(bits as u8);
+        let codes: Vec<u64> = (0..n).map(|_| rng.next_u64() & ((1 << bits) - 1)).collect();
+        let packed = tilc_dtype::pack::pack(&codes, bits);
+        let mut tensor =
+            DeviceTensor::from_packed_padded(&device, dtype, &[n], &packed, 16).unwrap();
+        assert_eq!(
+            (tensor.byte_len(), tensor.buffer().len()),
+            (packed.len(), padded),
+            "u{bits} × {n}"
+        );
+        assert_eq!(tensor.to_packed().unwrap(), packed);
+        let whole = tensor.buffer().download().unwrap();
+        assert_eq!(&whole[..packed.len()], &packed[..]);
+        assert!(
+            whole[packed.len()..].iter().all(|&b| b == 0),
+            "the padding is zero"
+        );
+        // Uploading again keeps the padding zero and the length.
+        let ones = vec![0xFFu8; packed.len()];
+        tensor.upload_packed(&ones).unwrap();
+        let whole = tensor.buffer().download().unwrap();
+        assert_eq!((&whole[..ones.len()], whole.len()), (&ones[..], padded));
+        assert!(whole[ones.len()..].iter().all(|&b| b == 0));
+        let zeros = DeviceTensor::zeros_padded(&device, dtype, &[n], 16).unwrap();
+        assert_eq!(zeros.buffer().len(), padded);
+    }
+}

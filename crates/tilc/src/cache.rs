@@ -16,21 +16,29 @@
 //!   is what saves real time: a tuning run compiles and times every candidate; a hit compiles
 //!   one configuration and times nothing.
 //! - `kernels/`: for each compiled kernel, a record (name, target, values, source name) and its
-//!   elaborated, verified VM program as text, for inspection with `tilc cache list -v`. It is
-//!   not loaded back: there is no reader for the VM text, and Cranelift's JIT code is not
-//!   relocatable (caching native code would need an object-file loader and linker). A CPU
-//!   compile is elaboration plus Cranelift — a few milliseconds for the library kernels — and
-//!   [`crate::Compiler`] memoises compiled kernels within a process. The GPU targets will cache
-//!   their PTX/cubin here, which the driver loads directly.
+//!   elaborated, verified VM program as text, for inspection with `tilc cache list -v`. For the
+//!   CPU and the interpreter it is not loaded back: there is no reader for the VM text, and
+//!   Cranelift's JIT code is not relocatable (caching native code would need an object-file
+//!   loader and linker); a CPU compile is elaboration plus Cranelift — a few milliseconds for
+//!   the library kernels — and [`crate::Compiler`] memoises compiled kernels within a process.
+//! - GPU kernels (`sm_90a`, `sm_100a`, `sm_120a`) are loaded back: beside the record lie
+//!   `KEY.ptx` and, where ptxas ran, `KEY.cubin`, and the record carries the launch description
+//!   (parameter carriers, block, shared memory) and each file's length and SHA-256. A compile
+//!   that finds them elaborates the source (milliseconds) and skips the lowering, LLVM and
+//!   ptxas (up to seconds per kernel); a file that is missing or does not match its hash makes
+//!   the entry a miss, and the kernel is compiled and stored again.
 //!
 //! **Concurrency:** every file is written to a temporary name in its folder and renamed into
 //! place, which is atomic on one file system, so readers see a whole old entry or a whole new
 //! one, never a torn file; two processes writing the same key write equivalent entries and the
-//! last rename wins. Every entry is a separate file, so no update is read-modify-write. A file
+//! last rename wins. Every entry is a separate file, so no update is read-modify-write; a GPU
+//! entry's code files are written before its record, and a reader checks them against the
+//! hashes in the record, so a record never vouches for files it was not written with. A file
 //! that does not parse is treated as a miss (and listed as unreadable).
 
 use crate::{Error, Result, Target};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -88,11 +96,25 @@ impl KeyParts<'_> {
             part(v.as_bytes());
         }
         part(extra.unwrap_or("").as_bytes());
-        h.finalize().iter().fold(String::new(), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+        hex(&h.finalize())
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The hex SHA-256 of `bytes`.
+fn sha256(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// The header field naming a record's companion file with extension `ext`.
+fn file_field(ext: &str) -> String {
+    format!("file.{ext}")
 }
 
 /// Formats defines as `A=1,B=2` (sorted).
@@ -202,11 +224,15 @@ impl Cache {
     /// Writes `text` to `path` atomically: a uniquely named temporary file in the same folder,
     /// then a rename over the destination.
     fn write_atomic(path: &Path, text: &str) -> Result<()> {
+        Cache::write_atomic_bytes(path, text.as_bytes())
+    }
+
+    fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let dir = path.parent().expect("entry paths have a folder");
         std::fs::create_dir_all(dir).map_err(|e| Error::Cache(format!("cannot create `{}`: {e}", dir.display())))?;
         let tmp = dir.join(format!(".tmp-{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), path.file_name().and_then(|n| n.to_str()).unwrap_or("entry")));
-        let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+        let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
             return Err(Error::Cache(format!("cannot write `{}`: {e}", path.display())));
@@ -227,6 +253,44 @@ impl Cache {
             return Ok(());
         }
         Cache::write_atomic(&path, &format_entry(fields, vm_text))
+    }
+
+    /// Stores a compiled kernel's record with companion files (`(extension, bytes)`, such as the
+    /// PTX and the cubin of a GPU kernel) as `KEY.EXT` beside it: the files first, then the
+    /// record naming each with its length and SHA-256. Overwrites an older entry of the key.
+    pub(crate) fn store_kernel_files(&self, key: &str, fields: &[(&str, String)], vm_text: &str, files: &[(&str, &[u8])]) -> Result<()> {
+        let dir = self.kind_dir(EntryKind::Kernel);
+        let names: Vec<String> = files.iter().map(|(ext, _)| file_field(ext)).collect();
+        let mut all: Vec<(&str, String)> = fields.to_vec();
+        for ((ext, bytes), name) in files.iter().zip(&names) {
+            let file = format!("{key}.{ext}");
+            Cache::write_atomic_bytes(&dir.join(&file), bytes)?;
+            all.push((name.as_str(), format!("{file} {} {}", bytes.len(), sha256(bytes))));
+        }
+        Cache::write_atomic(&self.entry_path(EntryKind::Kernel, key), &format_entry(&all, vm_text))
+    }
+
+    /// The kernel record of `key` and its companion files by extension, when the record exists
+    /// and every file it names is present with the recorded length and SHA-256.
+    pub(crate) fn kernel_files(&self, key: &str) -> Option<(Entry, HashMap<String, Vec<u8>>)> {
+        let entry = self.read_entry(EntryKind::Kernel, &self.entry_path(EntryKind::Kernel, key))?;
+        let dir = self.kind_dir(EntryKind::Kernel);
+        let mut files = HashMap::new();
+        for (name, value) in &entry.fields {
+            let Some(ext) = name.strip_prefix("file.") else { continue };
+            let mut parts = value.split(' ');
+            let (file, len, hash) = (parts.next()?, parts.next()?.parse::<usize>().ok()?, parts.next()?);
+            // Only a file of this key, in this folder.
+            if file != format!("{key}.{ext}") {
+                return None;
+            }
+            let bytes = std::fs::read(dir.join(file)).ok()?;
+            if bytes.len() != len || sha256(&bytes) != hash {
+                return None;
+            }
+            files.insert(ext.to_string(), bytes);
+        }
+        Some((entry, files))
     }
 
     /// The tuning entry of `key`, if present and readable.
@@ -255,11 +319,24 @@ impl Cache {
             for item in list.flatten() {
                 let path = item.path();
                 let name = item.file_name();
-                if name.to_string_lossy().starts_with(".tmp-") {
+                // Temporary files, and the companion files of kernel records (counted with
+                // their record below).
+                if name.to_string_lossy().starts_with(".tmp-") || path.extension().is_some_and(|e| e != "txt") {
                     continue;
                 }
                 match self.read_entry(kind, &path) {
-                    Some(e) => of_kind.push(e),
+                    Some(mut e) => {
+                        let dir = path.parent().unwrap_or(Path::new(""));
+                        for (field, value) in &e.fields {
+                            if field.starts_with("file.")
+                                && let Some(file) = value.split(' ').next()
+                                && let Ok(m) = std::fs::metadata(dir.join(file))
+                            {
+                                e.bytes += m.len();
+                            }
+                        }
+                        of_kind.push(e)
+                    }
                     None => broken.push(path),
                 }
             }
@@ -311,6 +388,36 @@ mod tests {
         assert_eq!(broken.len(), 1);
         assert_eq!(cache.clear().unwrap(), 2);
         assert!(cache.entries().unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn kernel_files_round_trip_and_a_damaged_file_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let ptx = b".version 8.0\n.target sm_90a\n";
+        let cubin = [0x7f, b'E', b'L', b'F', 0, 1, 2];
+        cache.store_kernel_files("k1", &[("kernel", "gemm".into()), ("params", "i32 ptr/16".into())], "vm text\n", &[("ptx", ptx), ("cubin", &cubin)]).unwrap();
+        let (entry, files) = cache.kernel_files("k1").unwrap();
+        assert_eq!(entry.field("params"), Some("i32 ptr/16"));
+        assert_eq!(entry.body, "vm text\n");
+        assert_eq!(files["ptx"], ptx);
+        assert_eq!(files["cubin"], cubin);
+        // `cache list` shows one entry, counting the companion files' bytes, and nothing broken.
+        let (entries, broken) = cache.entries().unwrap();
+        assert_eq!((entries.len(), broken.len()), (1, 0));
+        assert!(entries[0].bytes > (ptx.len() + cubin.len()) as u64, "{}", entries[0].bytes);
+        // A changed byte in a companion file makes the entry a miss, as does a missing one.
+        let cubin_path = cache.kind_dir(EntryKind::Kernel).join("k1.cubin");
+        std::fs::write(&cubin_path, [0x7f, b'E', b'L', b'F', 0, 1, 3]).unwrap();
+        assert!(cache.kernel_files("k1").is_none());
+        std::fs::remove_file(&cubin_path).unwrap();
+        assert!(cache.kernel_files("k1").is_none());
+        assert!(cache.kernel_files("absent").is_none());
+        // Storing again repairs it; clearing removes the record and its files.
+        cache.store_kernel_files("k1", &[("kernel", "gemm".into())], "", &[("ptx", ptx), ("cubin", &cubin)]).unwrap();
+        assert!(cache.kernel_files("k1").is_some());
+        assert_eq!(cache.clear().unwrap(), 3);
+        assert!(cache.kernel_files("k1").is_none());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! [`Compiler`], [`Kernel`] and [`Arg`]: compile a `.tl` kernel for a [`Target`] and launch it on
-//! host [`Tensor`]s.
+//! host [`Tensor`]s (or, for the GPU targets, on tensors already in device memory).
 //!
 //! A launch checks every argument against the kernel's signature before anything runs — count,
 //! scalar or tensor, element type, shape (evaluated from the scalar arguments), integer range,
@@ -8,9 +8,14 @@
 //! safe: an output is a `&mut Tensor`, so no tensor can be read and written by one launch
 //! through two arguments, and the CPU backend reads and writes the tensors' packed storage in
 //! place, with no copies.
+//!
+//! The GPU targets compile through the SIMT lowering, PTX and ptxas and launch through the CUDA
+//! driver ([`gpu`]); their code is kept in the disk cache, so that another process loads it
+//! instead of compiling again.
+
+pub mod gpu;
 
 use crate::cache::{Cache, KeyParts, defines_text};
-use crate::target::GPU_NOT_YET;
 use crate::{Error, Result, Target, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
@@ -113,9 +118,6 @@ impl Compiler {
     }
 
     pub(crate) fn compile_shared(&self, file: &Arc<SourceFile>, kernel: &str) -> Result<Kernel> {
-        if !self.target.is_supported() {
-            return Err(Error::Unsupported { target: self.target, reason: GPU_NOT_YET.into() });
-        }
         let parts = KeyParts { source: &file.text, kernel, defines: &self.defines, target: self.target };
         let key = parts.key(None);
         if let Some(k) = self.memo.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
@@ -134,25 +136,41 @@ impl Compiler {
             })
             .collect::<Result<_>>()?;
         let vm = tilc_vm::elaborate_source(file, Some(kernel), &defines).map_err(|diagnostics| Error::Compile { file: file.clone(), diagnostics })?;
+        let cache = self.cache();
+        let consts: Vec<(String, String)> = vm.consts.iter().map(|(n, v)| (n.clone(), v.to_string())).collect();
+        let fields = [
+            ("kernel", kernel.to_string()),
+            ("source", file.name.clone()),
+            ("target", self.target.name().to_string()),
+            ("defines", defines_text(&self.defines)),
+            ("values", defines_text(&consts)),
+            ("compiler", crate::cache::compiler_id().to_string()),
+        ];
         let backend = match self.target {
             Target::Interp => Backend::Interp,
             Target::Cpu => Backend::Cpu(CpuKernel::compile(&vm, &tilc_cpu::Options::default()).map_err(|e| match e {
                 tilc_cpu::CpuError::Unsupported(reason) => Error::Unsupported { target: Target::Cpu, reason },
                 tilc_cpu::CpuError::Codegen(message) => Error::Codegen { target: Target::Cpu, message },
             })?),
-            Target::Sm90a | Target::Sm100a | Target::Sm120a => unreachable!("GPU targets are refused above"),
+            Target::Sm90a | Target::Sm100a | Target::Sm120a => {
+                match cache.as_ref().and_then(|c| gpu::load(c, &key, &vm, self.target)) {
+                    Some(code) => Backend::Gpu(code),
+                    None => {
+                        let code = gpu::compile(&vm, file, self.target)?;
+                        if let Some(cache) = &cache {
+                            // A cache that cannot be written costs the next process a compile;
+                            // it must not fail this one.
+                            let _ = gpu::store(cache, &key, &fields, &tilc_vm::print_kernel(&vm), &code);
+                        }
+                        Backend::Gpu(code)
+                    }
+                }
+            }
         };
         let compiled = Kernel { inner: Arc::new(KernelInner { vm, file: file.clone(), target: self.target, backend, compile_time: start.elapsed() }) };
-        if let Some(cache) = self.cache() {
-            let consts: Vec<(String, String)> = compiled.inner.vm.consts.iter().map(|(n, v)| (n.clone(), v.to_string())).collect();
-            let fields = [
-                ("kernel", kernel.to_string()),
-                ("source", file.name.clone()),
-                ("target", self.target.name().to_string()),
-                ("defines", defines_text(&self.defines)),
-                ("values", defines_text(&consts)),
-                ("compiler", crate::cache::compiler_id().to_string()),
-            ];
+        if let Some(cache) = &cache
+            && !self.target.is_gpu()
+        {
             // The record is for inspection only; a cache that cannot be written must not fail
             // a compile.
             let _ = cache.record_kernel(&key, &fields, &tilc_vm::print_kernel(&compiled.inner.vm));
@@ -165,6 +183,7 @@ impl Compiler {
 enum Backend {
     Interp,
     Cpu(CpuKernel),
+    Gpu(gpu::GpuCode),
 }
 
 struct KernelInner {
@@ -198,6 +217,9 @@ pub enum Arg<'a> {
     Tensor(&'a Tensor),
     /// A tensor the kernel may write: required for `out` parameters.
     TensorMut(&'a mut Tensor),
+    /// A tensor in device memory (GPU targets only), read or written in place; make one with
+    /// [`Kernel::upload`].
+    Device(&'a tilc_cuda::DeviceTensor),
 }
 
 /// A launch argument: an integer, `bool` or float scalar, or `&Tensor` for an input.
@@ -259,6 +281,31 @@ impl<'a> From<&'a mut Tensor> for Arg<'a> {
     }
 }
 
+impl<'a> From<&'a tilc_cuda::DeviceTensor> for Arg<'a> {
+    fn from(t: &'a tilc_cuda::DeviceTensor) -> Self {
+        Arg::Device(t)
+    }
+}
+
+/// What the signature check needs to know of an argument.
+enum ArgView<'a> {
+    Int(i64),
+    Float,
+    Tensor { dtype: tilc_dtype::DType, shape: &'a [usize], writable: bool },
+}
+
+impl Arg<'_> {
+    fn view(&self) -> ArgView<'_> {
+        match self {
+            Arg::Int(i) => ArgView::Int(*i),
+            Arg::Float(_) => ArgView::Float,
+            Arg::Tensor(t) => ArgView::Tensor { dtype: t.dtype(), shape: t.shape(), writable: false },
+            Arg::TensorMut(t) => ArgView::Tensor { dtype: t.dtype(), shape: t.shape(), writable: true },
+            Arg::Device(t) => ArgView::Tensor { dtype: t.dtype(), shape: t.shape(), writable: true },
+        }
+    }
+}
+
 /// What a launch did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Launched {
@@ -306,14 +353,73 @@ impl Kernel {
         &self.inner.file
     }
 
+    /// The GPU code (PTX, cubin, launch description) of a kernel compiled for a GPU target.
+    pub fn gpu_code(&self) -> Option<&gpu::GpuCode> {
+        match &self.inner.backend {
+            Backend::Gpu(code) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The PTX of a kernel compiled for a GPU target.
+    pub fn ptx(&self) -> Option<&str> {
+        self.gpu_code().map(|c| c.ptx.as_str())
+    }
+
+    /// The device a GPU kernel launches on: CUDA device 0, opened once per process and shared
+    /// by every kernel. [`Error::Unsupported`] without a CUDA driver ('no CUDA driver found'),
+    /// without a device, or when the device's architecture is not the kernel's target.
+    pub fn gpu_device(&self) -> Result<tilc_cuda::Device> {
+        self.require_gpu()?;
+        gpu::device_for(self.inner.target)
+    }
+
+    /// Copies a host tensor to [`Kernel::gpu_device`], padded as the kernel's loads need, for
+    /// launches that keep their data on the device (pass it with [`arg`]).
+    pub fn upload(&self, tensor: &Tensor) -> Result<tilc_cuda::DeviceTensor> {
+        let device = self.gpu_device()?;
+        gpu::upload(&device, tensor).map_err(|e| gpu::device_error(self.inner.target, Some(&self.inner.file), e))
+    }
+
+    /// Copies a device tensor back to the host (after the work queued before it has finished).
+    pub fn download(&self, tensor: &tilc_cuda::DeviceTensor) -> Result<Tensor> {
+        self.require_gpu()?;
+        let bytes = tensor.to_packed().map_err(|e| gpu::device_error(self.inner.target, Some(&self.inner.file), e))?;
+        Tensor::from_packed(tensor.dtype(), tensor.shape(), &bytes)
+    }
+
+    fn require_gpu(&self) -> Result<()> {
+        if self.inner.target.is_gpu() {
+            Ok(())
+        } else {
+            Err(Error::Unsupported { target: self.inner.target, reason: "device memory is for kernels compiled for a GPU target".into() })
+        }
+    }
+
     /// Runs the kernel over its grid. `args` follow the signature; outputs are written in place.
     ///
     /// Every argument is checked first ([`Error::Argument`] when one does not fit, and then
     /// nothing has run); a failed run-time check of the kernel is [`Error::Run`].
+    ///
+    /// On a GPU target, host tensors are copied to the device and outputs back, and the call
+    /// returns when the kernel has finished; when every tensor argument is already on the device
+    /// ([`Kernel::upload`]), the launch is only queued (errors then surface at the next
+    /// [`Kernel::download`]). Without a CUDA driver the launch is [`Error::Unsupported`] ('no
+    /// CUDA driver found'); a kernel that faults is [`Error::Run`].
     pub fn launch(&self, args: &mut [Arg<'_>]) -> Result<Launched> {
         let start = Instant::now();
         let grid = self.check(args)?;
         let inner = &*self.inner;
+        if !inner.target.is_gpu()
+            && let Some(i) = args.iter().position(|a| matches!(a, Arg::Device(_)))
+        {
+            let name = inner.vm.param_name(inner.vm.params[i]).to_string();
+            return Err(Error::Argument {
+                kernel: inner.vm.name.clone(),
+                message: format!("`{name}` is a device tensor; a kernel compiled for `{}` takes host tensors", inner.target),
+                at: None,
+            });
+        }
         let run_error = |error: tilc_vm::RunError| match error.span {
             Some(_) => Error::Run { file: inner.file.clone(), error },
             None => Error::Argument { kernel: inner.vm.name.clone(), message: error.message, at: None },
@@ -331,6 +437,7 @@ impl Kernel {
                             let (shape, bytes) = t.shape_and_buffer_mut();
                             BufferArg::Output { dtype, shape, bytes }
                         }
+                        Arg::Device(_) => unreachable!("refused above"),
                     })
                     .collect();
                 cpu.launch_buffers(&mut buffers).map_err(run_error)?;
@@ -343,6 +450,7 @@ impl Kernel {
                         Arg::Float(x) => ArgValue::Float(*x),
                         Arg::Tensor(t) => ArgValue::Tensor(t.to_host()),
                         Arg::TensorMut(t) => ArgValue::Tensor(t.to_host()),
+                        Arg::Device(_) => unreachable!("refused above"),
                     })
                     .collect();
                 tilc_vm::run(&inner.vm, &mut values).map_err(run_error)?;
@@ -352,6 +460,7 @@ impl Kernel {
                     }
                 }
             }
+            Backend::Gpu(code) => gpu::launch(code, &inner.vm.name, &inner.file, grid, args)?,
         }
         Ok(Launched { grid, elapsed: start.elapsed() })
     }
@@ -365,47 +474,47 @@ impl Kernel {
             let names: Vec<&str> = k.params.iter().map(|p| k.param_name(*p)).collect();
             return Err(fail(format!("it takes {} arguments ({}), {} given", k.params.len(), names.join(", "), args.len()), None));
         }
+        let views: Vec<ArgView<'_>> = args.iter().map(Arg::view).collect();
         let scalar = |v: tilc_vm::Value| -> Option<i64> {
-            match args.get(k.param_index(v)?)? {
-                Arg::Int(i) => Some(*i),
+            match views.get(k.param_index(v)?)? {
+                ArgView::Int(i) => Some(*i),
                 _ => None,
             }
         };
         // Scalars first: shapes are evaluated from them.
-        for (p, a) in k.params.iter().zip(args) {
+        for (p, a) in k.params.iter().zip(&views) {
             let Param::Scalar(v) = p else { continue };
             let name = k.param_name(*p);
             let d = k.ty(*v).dtype();
             match a {
-                Arg::Tensor(_) | Arg::TensorMut(_) => return Err(fail(format!("`{name}` is a scalar `{d}`, a tensor was given"), None)),
-                Arg::Float(_) if !d.is_float() => return Err(fail(format!("`{name}` is an integer `{d}`, a float was given"), None)),
-                Arg::Int(i) if d.is_int() && d.bits() < 64 && !(d.min_finite()..=d.max_finite()).contains(&(*i as f64)) => {
+                ArgView::Tensor { .. } => return Err(fail(format!("`{name}` is a scalar `{d}`, a tensor was given"), None)),
+                ArgView::Float if !d.is_float() => return Err(fail(format!("`{name}` is an integer `{d}`, a float was given"), None)),
+                ArgView::Int(i) if d.is_int() && d.bits() < 64 && !(d.min_finite()..=d.max_finite()).contains(&(*i as f64)) => {
                     return Err(fail(format!("`{name}` = {i} does not fit `{d}` ({}..={})", d.min_finite(), d.max_finite()), None));
                 }
                 _ => {}
             }
         }
-        for (p, a) in k.params.iter().zip(args) {
+        for (p, a) in k.params.iter().zip(&views) {
             let Param::Tensor(g) = p else { continue };
             let gd = &k.globals[*g];
             let name = &gd.name;
-            let t: &Tensor = match a {
-                Arg::Int(_) | Arg::Float(_) => return Err(fail(format!("`{name}` is a tensor `{}`, a scalar was given", param_text(k, *p)), Some(gd.span))),
-                Arg::Tensor(_) if gd.out => {
+            let (dtype, shape) = match a {
+                ArgView::Int(_) | ArgView::Float => return Err(fail(format!("`{name}` is a tensor `{}`, a scalar was given", param_text(k, *p)), Some(gd.span))),
+                ArgView::Tensor { writable: false, .. } if gd.out => {
                     return Err(fail(format!("`{name}` is an output: pass it writable, with `arg_mut(&mut {name})`"), Some(gd.span)));
                 }
-                Arg::Tensor(t) => t,
-                Arg::TensorMut(t) => t,
+                ArgView::Tensor { dtype, shape, .. } => (*dtype, *shape),
             };
-            if t.dtype() != gd.dtype {
-                return Err(fail(format!("`{name}` holds `{}` elements, the kernel takes `{}`", t.dtype(), gd.dtype), Some(gd.span)));
+            if dtype != gd.dtype {
+                return Err(fail(format!("`{name}` holds `{dtype}` elements, the kernel takes `{}`", gd.dtype), Some(gd.span)));
             }
             let want: Option<Vec<i64>> = gd.shape.iter().map(|e| e.eval(&scalar)).collect();
             let symbolic: Vec<String> = gd.shape.iter().map(|e| sym_text(k, e)).collect();
             let Some(want) = want else {
                 return Err(fail(format!("the shape [{}] of `{name}` is undefined for these scalars (division by zero?)", symbolic.join(", ")), Some(gd.span)));
             };
-            let have: Vec<i64> = t.shape().iter().map(|&d| i64::try_from(d).unwrap_or(i64::MAX)).collect();
+            let have: Vec<i64> = shape.iter().map(|&d| i64::try_from(d).unwrap_or(i64::MAX)).collect();
             if want != have {
                 return Err(fail(format!("`{name}` has shape {have:?}, the kernel expects [{}] = {want:?}", symbolic.join(", ")), Some(gd.span)));
             }

@@ -38,7 +38,9 @@
 //! # Ok::<(), tilc::Error>(())
 //! ```
 //!
-//! [`Target::detect`] picks the best target of the machine (the CPU until the GPU path lands).
+//! [`Target::detect`] picks the best target of the machine: the GPU when a CUDA driver and a
+//! Hopper or Blackwell device exist (kernels are then compiled to PTX and a cubin, launched
+//! through `tilc-cuda`), else the CPU.
 //! [`Compiler::autotune`] tries a kernel's candidate values (`BM in [32, 64, 128]`) on real
 //! arguments and remembers the fastest per shape bucket in the [`cache`]; the same cache
 //! records compiled kernels (`tilc cache list`).
@@ -52,6 +54,7 @@ mod tensor;
 pub mod tune;
 
 pub use cache::Cache;
+pub use compiler::gpu::{BUFFER_PADDING, GpuCode, GpuParam, ParamAbi};
 pub use compiler::{Arg, Compiler, Kernel, Launched, arg, arg_mut};
 pub use error::{Error, Result};
 pub use target::Target;

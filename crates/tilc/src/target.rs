@@ -1,5 +1,6 @@
-//! [`Target`]: where a kernel runs. Knows which targets exist and which this build supports; it
-//! asks `tilc-cuda` about a GPU only when the GPU path exists.
+//! [`Target`]: where a kernel runs. Knows which targets exist and which this build supports, and
+//! which GPU target the machine's device is (asking `tilc-cuda`, which answers 'no CUDA driver
+//! found' rather than failing where there is none).
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,20 +21,17 @@ pub enum Target {
     Sm120a,
 }
 
-/// Whether kernels can be compiled for and launched on GPUs yet. They cannot until the VM →
-/// SIMT lowering lands; [`Target::detect`] then starts asking the driver.
-const GPU_PATH_SUPPORTED: bool = false;
-
-/// The message every GPU target gives until then.
-pub(crate) const GPU_NOT_YET: &str = "not yet supported: the GPU path lands with the SIMT lowering";
+/// Whether kernels can be compiled for and launched on GPUs: through the SIMT lowering, PTX and
+/// the CUDA driver. Compiling needs no GPU; launching needs a driver and a device of the
+/// target's architecture.
+const GPU_PATH_SUPPORTED: bool = true;
 
 impl Target {
     /// Every target, in the order `--target` lists them.
     pub const ALL: [Target; 5] = [Target::Interp, Target::Cpu, Target::Sm90a, Target::Sm100a, Target::Sm120a];
 
-    /// The best target of this machine: the GPU when a CUDA driver and a supported GPU exist and
-    /// this build can compile for it, else [`Target::Cpu`]. Today that is always the CPU (the GPU
-    /// path is not written yet), and no driver is loaded to find out.
+    /// The best target of this machine: the GPU when a CUDA driver and a GPU of an architecture
+    /// tilc compiles for exist, else [`Target::Cpu`]. Opens the driver (once per process).
     pub fn detect() -> Target {
         if GPU_PATH_SUPPORTED && let Some(gpu) = Target::gpu() {
             return gpu;
@@ -43,15 +41,25 @@ impl Target {
 
     /// The GPU target matching device 0, when a CUDA driver and a device exist (this opens the
     /// driver, which takes a moment); `None` without a driver, a device, or a matching
-    /// architecture.
+    /// architecture. [`Target::for_device`] says which.
     pub fn gpu() -> Option<Target> {
-        let info = tilc_cuda::Device::available().ok()?;
-        match info.compute_capability {
-            (9, 0) => Some(Target::Sm90a),
-            (10, 0) => Some(Target::Sm100a),
-            (12, 0) => Some(Target::Sm120a),
-            _ => None,
-        }
+        Target::for_device().ok()
+    }
+
+    /// The GPU target of device 0, or why there is none: 'no CUDA driver found: …', no device,
+    /// or an architecture tilc does not compile for (it compiles for compute capability 9.0,
+    /// 10.0 and 12.0 exactly: the `a` targets run only there).
+    pub fn for_device() -> Result<Target, String> {
+        let device = crate::compiler::gpu::shared_device().map_err(|e| e.to_string())?;
+        let info = device.info();
+        crate::compiler::gpu::target_of(info).ok_or_else(|| {
+            format!(
+                "device {} is {} ({}); tilc compiles for sm_90a (compute capability 9.0), sm_100a (10.0) and sm_120a (12.0)",
+                info.ordinal,
+                info.name,
+                info.arch()
+            )
+        })
     }
 
     /// The name `--target` and [`FromStr`] accept: `interp`, `cpu`, `sm_90a`, `sm_100a`, `sm_120a`.

@@ -238,12 +238,14 @@ fn build_gpu(args: &BuildArgs) -> Result<(), Failure> {
     if ptxas.is_none() && (emit == "cubin" || args.report) {
         return Err(Failure::Msg(NO_PTXAS.into()));
     }
-    let assembled = match &ptxas {
+    // With ptxas, the PTX is the one `compile_and_assemble` kept (rebuilt without ptxas's
+    // register cap when that removes spills), so the PTX and the cubin always agree.
+    let (out, assembled) = match &ptxas {
         Some(p) => {
-            let (cubin, report) = tilc_ptx::assemble_with(p, &out.ptx, target).map_err(|e| Failure::Msg(format!("internal compiler error: {e}")))?;
-            Some((cubin, report.with_dynamic_shared(&simt)))
+            let (out, cubin, report) = tilc_ptx::compile_and_assemble(&simt, &tilc_ptx::Options::new(target), p).map_err(|e| Failure::Msg(format!("internal compiler error: {e}")))?;
+            (out, Some((cubin, report.with_dynamic_shared(&simt))))
         }
-        None => None,
+        None => (out, None),
     };
     if assembled.is_none() && wants_cubin {
         eprintln!("note: {NO_PTXAS}; {}", if emit == "c" { "the C source embeds PTX instead of a cubin" } else { "no cubin written" });

@@ -1,7 +1,9 @@
 //! `tilc run`: elaborates a kernel, binds its arguments from the command line and files, runs it
-//! on a target (the VM interpreter today) and writes the requested outputs.
+//! on a target (the VM interpreter, the CPU backend, the SIMT emulator, or the GPU through the
+//! CUDA driver) and writes the requested outputs.
 //!
-//! This module does the file IO and argument handling; the VM (`tilc_vm`) does the rest.
+//! This module does the file IO and argument handling; the VM (`tilc_vm`), the backends and,
+//! for `--target cuda`, the embedding API (`tilc::Compiler`, with its kernel cache) do the rest.
 
 pub mod tensor_io;
 
@@ -22,7 +24,7 @@ use tilc_vm::{ArgValue, Define, HostTensor, Kernel, Param, SymExpr};
 /// parameter of a sub-byte or exotic type (`u3`, `f6e3m2`, `e8m0`…) accepts a plain `.npy` of
 /// its values and is written the same way, unless `--packed` asks for raw packed bytes.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  tilc run examples/gemm_w3a8.tl --random 1 -D BM=32 --arg m=33 --arg n=96 --arg k=256 --out c=c.npy")]
+#[command(after_help = "Examples:\n  tilc run examples/gemm_w3a8.tl --random 1 -D BM=32 --arg m=33 --arg n=96 --arg k=256 --out c=c.npy\n  tilc run examples/gemm_w3a8.tl --random 1 --arg m=33 --arg n=96 --arg k=256 --target cuda --expect c=c.npy")]
 pub struct RunArgs {
     /// The `.tl` file.
     pub file: PathBuf,
@@ -60,7 +62,9 @@ pub struct RunArgs {
     /// Where to run: `interp` (the VM interpreter, the reference) or `cpu` (native code through
     /// Cranelift, JIT-compiled; bit-identical to the interpreter), `simt` (the per-thread GPU
     /// program run in the SIMT emulator: every thread of every block, with race and bounds
-    /// checks). `cuda` is accepted and reported as not yet supported.
+    /// checks), `cuda` (the same program compiled to PTX for the architecture of CUDA device 0 —
+    /// sm_90a, sm_100a or sm_120a — and launched through the CUDA driver; the compiled code is
+    /// kept in the kernel cache).
     #[arg(long, default_value = "interp", value_parser = ["interp", "cpu", "simt", "cuda"])]
     pub target: String,
 }
@@ -126,12 +130,75 @@ fn is_safetensors(path: &str) -> bool {
     path.ends_with(".safetensors")
 }
 
-fn run_inner(args: &RunArgs) -> Result<ExitCode, Failure> {
-    if args.target == "cuda" {
-        return Err(Failure::Msg(
-            "target `cuda` is not yet supported: launching through the CUDA runtime lands with the PTX build path (supported: interp, cpu, simt)".into(),
-        ));
+/// The GPU target of the machine's device for `--target cuda`, or a diagnostic saying why there
+/// is none (no driver, no device, another architecture).
+fn cuda_target() -> Result<tilc::Target, Failure> {
+    tilc::Target::for_device().map_err(|reason| {
+        Failure::Diags(
+            None,
+            vec![
+                Diagnostic::error_nowhere(format!("cannot run on `cuda`: {reason}"))
+                    .with_hint("`--target simt` runs the same GPU program in the SIMT emulator; `--target interp` or `cpu` run it on this machine"),
+            ],
+        )
+    })
+}
+
+/// Compiles `k` (elaborated from `args.file`) for `target` through the embedding API and runs it
+/// on `values`; `out` tensors are replaced by the results.
+fn run_cuda(args: &RunArgs, file: &SourceFile, k: &Kernel, target: tilc::Target, values: &mut [ArgValue]) -> Result<tilc_vm::RunSummary, Failure> {
+    let failure = |e: tilc::Error| match e.source_file() {
+        Some(f) => Failure::Diags(Some(f.clone()), e.diagnostics()),
+        None => Failure::Diags(Some(file.clone()), e.diagnostics()),
+    };
+    let start = Instant::now();
+    let mut compiler = tilc::Compiler::new(target).progress(false);
+    for d in parse_defines(&args.defines).map_err(Failure::Usage)? {
+        compiler = compiler.define(&d.name, &d.value);
     }
+    let kernel = compiler.compile_source(&file.name, &file.text, &k.name).map_err(failure)?;
+    let code = kernel.gpu_code().expect("a GPU target compiles to GPU code");
+    eprintln!(
+        "{} {} for {target} in {:.1} ms ({} threads per block, {} bytes of shared memory{})",
+        if code.from_cache { "loaded" } else { "compiled" },
+        k.name,
+        start.elapsed().as_secs_f64() * 1e3,
+        code.threads(),
+        code.shared_bytes,
+        if code.cubin.is_some() { "" } else { "; no ptxas, the driver compiles the PTX" }
+    );
+    let mut tensors: Vec<Option<tilc::Tensor>> = values.iter().map(|v| if let ArgValue::Tensor(t) = v { Some(tilc::Tensor::from_host(t)) } else { None }).collect();
+    let outs: Vec<bool> = k.params.iter().map(|p| matches!(p, Param::Tensor(g) if k.globals[*g].out)).collect();
+    let mut api_args: Vec<tilc::Arg<'_>> = values
+        .iter()
+        .zip(tensors.iter_mut())
+        .zip(&outs)
+        .map(|((v, t), &out)| match (v, t) {
+            (ArgValue::Int(i), _) => tilc::Arg::Int(*i),
+            (ArgValue::Float(x), _) => tilc::Arg::Float(*x),
+            (_, Some(t)) => {
+                if out {
+                    tilc::Arg::TensorMut(t)
+                } else {
+                    tilc::Arg::Tensor(t)
+                }
+            }
+            (ArgValue::Tensor(_), None) => unreachable!("every tensor value was converted"),
+        })
+        .collect();
+    let launched = kernel.launch(&mut api_args).map_err(failure)?;
+    drop(api_args);
+    for ((v, t), &out) in values.iter_mut().zip(tensors).zip(&outs) {
+        if out && let Some(t) = t {
+            *v = ArgValue::Tensor(t.to_host());
+        }
+    }
+    Ok(tilc_vm::RunSummary { grid: launched.grid })
+}
+
+fn run_inner(args: &RunArgs) -> Result<ExitCode, Failure> {
+    // Without a usable GPU, say so before reading any input.
+    let cuda = if args.target == "cuda" { Some(cuda_target()?) } else { None };
     let defines = parse_defines(&args.defines).map_err(Failure::Usage)?;
     let (file, k) = load_kernel(&args.file, args.kernel.as_deref(), &defines).map_err(|(f, d)| Failure::Diags(f, d))?;
     let _ = &file;
@@ -287,6 +354,9 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, Failure> {
         let summary = tilc_lower::run(&k, &lowered, &mut values).map_err(|e| Failure::Diags(Some(file.clone()), vec![e.to_diagnostic()]))?;
         eprintln!("emulated {} warp instructions ({} thread instructions)", summary.warp_insts, summary.thread_insts);
         (tilc_vm::RunSummary { grid: summary.grid }, start.elapsed())
+    } else if let Some(target) = cuda {
+        let summary = run_cuda(args, &file, &k, target, &mut values)?;
+        (summary, start.elapsed())
     } else {
         let summary = tilc_vm::run(&k, &mut values).map_err(|e| Failure::Diags(Some(file.clone()), vec![e.to_diagnostic()]))?;
         (summary, start.elapsed())
@@ -298,7 +368,7 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, Failure> {
         "{}{} on {}: grid [{gx}, {gy}, {gz}] ({} blocks) x {} warps, {:.3} ms",
         k.name,
         if consts.is_empty() { String::new() } else { format!("<{}>", consts.join(", ")) },
-        args.target,
+        cuda.map_or_else(|| args.target.clone(), |t| format!("cuda ({t})")),
         u64::from(gx) * u64::from(gy) * u64::from(gz),
         k.warps,
         elapsed.as_secs_f64() * 1e3
