@@ -9,7 +9,7 @@
 //! `DIR/KERNEL.TARGET.ptx`.
 
 use tilc_base::SourceFile;
-use tilc_ptx::{Options, Target, assemble, compile};
+use tilc_ptx::{Options, Target, compile_and_assemble, find_ptxas};
 use tilc_vm::Define;
 
 fn main() {
@@ -41,9 +41,13 @@ fn main() {
             std::process::exit(1)
         }
     };
+    let Some(ptxas) = find_ptxas() else {
+        eprintln!("error: no ptxas (run scripts/setup, or set TILC_PTXAS)");
+        std::process::exit(1)
+    };
     for target in [Target::Sm90a, Target::Sm100a, Target::Sm120a] {
-        let out = match compile(&[lowered.kernel.clone()], &Options::new(target)) {
-            Ok(o) => o,
+        let (out, _, report) = match compile_and_assemble(std::slice::from_ref(&lowered.kernel), &Options::new(target), &ptxas) {
+            Ok(built) => built,
             Err(e) => {
                 println!("{target}: {e}");
                 continue;
@@ -55,16 +59,11 @@ fn main() {
                 eprintln!("error: cannot write {}: {e}", path.display());
             }
         }
-        match assemble(&out.ptx, target) {
-            Ok((_, report)) => {
-                for r in &report.kernels {
-                    println!(
-                        "{target}: {} registers, spill stores {} B, spill loads {} B, stack {} B, dynamic shared {} B",
-                        r.registers, r.spill_stores, r.spill_loads, r.stack_frame, lowered.kernel.shared_bytes
-                    );
-                }
-            }
-            Err(e) => println!("{target}: ptxas: {e}"),
+        for r in &report.kernels {
+            println!(
+                "{target}: {} registers, spill stores {} B, spill loads {} B, stack {} B, dynamic shared {} B",
+                r.registers, r.spill_stores, r.spill_loads, r.stack_frame, lowered.kernel.shared_bytes
+            );
         }
     }
 }

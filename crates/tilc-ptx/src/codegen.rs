@@ -91,6 +91,7 @@ pub(crate) fn lower_kernel<'ctx>(
     ctx: &'ctx Context,
     module: &Module<'ctx>,
     kernel: &Kernel,
+    min_blocks_per_sm: Option<u32>,
     hinted_loops: &mut usize,
 ) -> Result<FunctionValue<'ctx>, PtxError> {
     let smem = shared_memory(ctx, module);
@@ -108,6 +109,9 @@ pub(crate) fn lower_kernel<'ctx>(
         AttributeLoc::Function,
         ctx.create_string_attribute("nvvm.reqntid", &format!("{x},{y},{z}")),
     );
+    if let Some(n) = min_blocks_per_sm {
+        func.add_attribute(AttributeLoc::Function, ctx.create_string_attribute("nvvm.minctasm", &n.to_string()));
+    }
     for (n, p) in kernel.params.iter().enumerate() {
         if matches!(p.ty, Type::Ptr(_)) && p.align > 1 && p.align.is_power_of_two() {
             let kind = Attribute::get_named_enum_kind_id("align");
