@@ -100,3 +100,16 @@ fn simt_target_matches_the_interpreter() {
     assert!(out.status.success() && text.contains("mma S8S32") && text.contains("kernel @gemm_w3a8("), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `tilc build --wgmma`: sm_90a prints wgmma k-steps; any other target is a usage error that
+/// says why.
+#[test]
+fn build_wgmma_is_for_sm_90a() {
+    let out = tilc().args(["build", "examples/gemm_w3a8.tl", "--target", "sm_90a", "--wgmma", "--emit", "ptx"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8"));
+    let out = tilc().args(["build", "examples/gemm_w3a8.tl", "--target", "sm_100a", "--wgmma"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--wgmma needs --target sm_90a"), "{err}");
+}

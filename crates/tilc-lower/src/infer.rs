@@ -50,6 +50,9 @@ pub struct MmaPlan {
     pub c: RegisterLayout,
     /// The accumulator fragment, for the e-graph's factor query.
     pub c_atom: tilc_layout::LayoutExpr,
+    /// `Some(n)`: the dot runs as `wgmma` k-steps of 64 × `n` per warpgroup (warpgroups side by
+    /// side along n); `warps` is then (4, warpgroups) and `repeats` (1, n / 8, k-steps).
+    pub wgmma: Option<u16>,
 }
 
 fn fits_s8(d: DType) -> bool {
@@ -138,6 +141,51 @@ pub fn mma_plan(a: DType, b: DType, c: DType, (m, k, n): (usize, usize, usize), 
         b: compose(&b_outer, &atom_b),
         c: c_layout,
         c_atom: frags.c,
+        wgmma: None,
+    };
+    [&plan.a, &plan.b, &plan.c].iter().all(|l| l.num_threads() == threads).then_some(plan)
+}
+
+/// The `wgmma` plan (sm_90a) for `a[m, k] · b[k, n] + c`: one 64-row tile, the block's
+/// warpgroups side by side along n, each warp holding 16 rows of its warpgroup's 64 × n/g
+/// slice as n/(8g) mma C fragments — the accumulator layout
+///
+/// ```text
+/// C = spatial(1, g) * spatial(4, 1) * local(1, n / 8g) * atom.c
+/// ```
+///
+/// which is wgmma's register layout (the warps of a warpgroup are consecutive). `None` when the
+/// shapes do not fit (m ≠ 64, a slice wider than 256 or not a whole number of atoms).
+pub fn wgmma_plan(a: DType, b: DType, c: DType, (m, k, n): (usize, usize, usize), threads: usize) -> Option<MmaPlan> {
+    let (kind, frag_kind) = select(a, b, c)?;
+    let frags = fragments::mma(frag_kind);
+    let (am, an, ak) = frags.mnk;
+    let groups = threads / 128;
+    if m != 64 || threads % 128 != 0 || n % groups != 0 || k % ak != 0 {
+        return None;
+    }
+    let slice = n / groups;
+    let step = if ak == 32 { 16 } else { 8 };
+    if slice % step != 0 || slice > 256 {
+        return None;
+    }
+    let (atom_a, atom_b, atom_c) = (frags.a.eval(), frags.b.eval(), frags.c.eval());
+    let warps = compose(&spatial(&[1, groups]), &spatial(&[4, 1]));
+    let c_layout = compose(&compose(&warps, &local(&[1, slice / an])), &atom_c);
+    // Operands are staged in shared memory and read by the tensor cores; these register layouts
+    // only describe them for the lowering's bookkeeping (each warp's mma operands).
+    let a_outer = compose(&compose(&compose(&RegisterLayout::replica(groups), &spatial(&[4, 1])), &local(&[1, k / ak])), &atom_a);
+    let b_outer = compose(&compose(&compose(&spatial(&[1, groups]), &RegisterLayout::replica(4)), &local(&[k / ak, slice / an])), &atom_b);
+    let plan = MmaPlan {
+        kind,
+        mnk: (am, an, ak),
+        warps: (4, groups),
+        repeats: (1, slice / an, k / ak),
+        a: a_outer,
+        b: b_outer,
+        c: c_layout,
+        c_atom: frags.c,
+        wgmma: Some(slice as u16),
     };
     [&plan.a, &plan.b, &plan.c].iter().all(|l| l.num_threads() == threads).then_some(plan)
 }
@@ -157,14 +205,14 @@ pub fn default_for(dtype: DType, shape: &[usize], threads: usize) -> RegisterLay
 }
 
 /// Infers layouts for `k` on blocks of `threads` threads; `use_mma` allows tensor-core plans.
-pub fn infer(k: &vm::Kernel, threads: usize, use_mma: bool) -> Inferred {
+pub fn infer(k: &vm::Kernel, threads: usize, use_mma: bool, use_wgmma: bool) -> Inferred {
     let mut inf = Inferred::default();
     // Layouts the author pinned win over every rule.
     let pinned: HashMap<vm::Value, RegisterLayout> = k.pinned_layouts.iter().filter(|p| p.layout.num_threads() == threads).map(|p| (p.value, p.layout.clone())).collect();
     let mut var_layout: HashMap<vm::Value, RegisterLayout> =
         pinned.iter().filter(|(v, _)| matches!(k.values[**v].def, vm::ValueDef::Var)).map(|(v, l)| (*v, l.clone())).collect();
     for _round in 0..4 {
-        let mut st = Round { k, threads, use_mma, out: Inferred::default(), vars: &var_layout, assigned: HashMap::new(), pinned: &pinned };
+        let mut st = Round { k, threads, use_mma, use_wgmma, out: Inferred::default(), vars: &var_layout, assigned: HashMap::new(), pinned: &pinned };
         st.body(&k.body);
         let mut next = var_layout.clone();
         for (var, layout) in &st.assigned {
@@ -188,6 +236,7 @@ struct Round<'a> {
     k: &'a vm::Kernel,
     threads: usize,
     use_mma: bool,
+    use_wgmma: bool,
     out: Inferred,
     /// Variable layouts decided by earlier rounds.
     vars: &'a HashMap<vm::Value, RegisterLayout>,
@@ -266,7 +315,9 @@ impl Round<'_> {
                 let (ta, tb, tc) = (self.tile_type(*a).cloned(), self.tile_type(*b).cloned(), self.tile_type(*c).cloned());
                 match (ta, tb, tc) {
                     (Some(ta), Some(tb), Some(tc)) if self.use_mma => {
-                        match mma_plan(ta.dtype, tb.dtype, tc.dtype, (ta.shape[0], ta.shape[1], tb.shape[1]), self.threads) {
+                        let mnk = (ta.shape[0], ta.shape[1], tb.shape[1]);
+                        let wgmma = if self.use_wgmma { wgmma_plan(ta.dtype, tb.dtype, tc.dtype, mnk, self.threads) } else { None };
+                        match wgmma.or_else(|| mma_plan(ta.dtype, tb.dtype, tc.dtype, mnk, self.threads)) {
                             Some(plan) => {
                                 let c = plan.c.clone();
                                 self.out.mma.insert(i, plan);

@@ -51,11 +51,14 @@ pub struct Options {
     /// XOR-swizzle the rows of mma operands staged in shared memory (see `lower/mma.rs`);
     /// off only to measure what the swizzle saves.
     pub swizzle: bool,
+    /// Run `dot` on sm_90a's warpgroup `wgmma` where the tile fits (64 rows, whole
+    /// warpgroups). Off by default: the PTX it prints has not yet run on a Hopper GPU.
+    pub wgmma: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { mma: true, optimize: true, swizzle: true }
+        Options { mma: true, optimize: true, swizzle: true, wgmma: false }
     }
 }
 
@@ -210,7 +213,7 @@ pub fn lower(k: &vm::Kernel, opts: &Options) -> R<Lowered> {
         shared_reuse: Default::default(),
         scratch_needed: 0,
         info: LoweringInfo { threads: threads as u32, ..LoweringInfo::default() },
-        inferred: crate::infer::infer(k, threads, opts.mma),
+        inferred: crate::infer::infer(k, threads, opts.mma, opts.mma && opts.wgmma),
         cur_inst: None,
         swizzle: opts.swizzle,
     };

@@ -86,8 +86,12 @@ fn has_float_mma(lowered: &tilc_lower::Lowered) -> bool {
 }
 
 fn check(c: &Case) {
+    check_with(c, &tilc_lower::Options::default());
+}
+
+fn check_with(c: &Case, opts: &tilc_lower::Options) {
     let k = elaborate(c);
-    let lowered = tilc_lower::lower(&k, &tilc_lower::Options::default()).unwrap_or_else(|e| panic!("{} {:?}: lowering failed: {}", c.kernel, c.defines, e.message));
+    let lowered = tilc_lower::lower(&k, opts).unwrap_or_else(|e| panic!("{} {:?}: lowering failed: {}", c.kernel, c.defines, e.message));
     if let Err(errors) = tilc_simt::verify(&lowered.kernel) {
         panic!("{} {:?}: the lowered kernel does not verify: {errors}", c.kernel, c.defines);
     }
@@ -283,6 +287,26 @@ fn swizzled_staging_removes_bank_conflicts() {
         }
         assert!(out[1].0 < out[0].0, "{}: the swizzle saves no wavefronts ({} vs {})", c.kernel, out[1].0, out[0].0);
         assert!(out[0].1 == out[1].1, "{} seed {s}: results differ with the swizzle", c.kernel);
+    }
+}
+
+/// With `Options::wgmma`, dots on 64-row tiles run as warpgroup `wgmma` k-steps over operands
+/// staged in the canonical K-major layout: the emulator agrees with the interpreter (float
+/// outputs within the tensor cores' rounding, as for `mma.sync`), for one and two warpgroups.
+#[test]
+fn wgmma_dots_match_the_interpreter() {
+    let cases = [
+        case("examples/gemm_w3a8.tl", "gemm_w3a8", &[], &[("m", 70.0), ("n", 200.0), ("k", 256.0)]),
+        case("examples/gemm_w3a8.tl", "gemm_w3a8", &[("WARPS", "4"), ("G", "64")], &[("m", 64.0), ("n", 128.0), ("k", 128.0)]),
+        case("lang/gemm_a16w.tl", "gemm_a16w", &[("TW", "u4"), ("BM", "64"), ("BN", "64")], &[("m", 65.0), ("n", 96.0), ("k", 128.0), ("group", 64.0)]),
+        case("lang/gemm_fp8.tl", "gemm_fp8", &[("BM", "64")], &[("m", 64.0), ("n", 64.0), ("k", 64.0)]),
+        case("lang/gemm_mx.tl", "gemm_block_scaled", &[("BM", "64")], &[("m", 64.0), ("n", 40.0), ("k", 64.0), ("a_tensor_scale", 1.0), ("w_tensor_scale", 1.0)]),
+    ];
+    let opts = tilc_lower::Options { wgmma: true, ..Default::default() };
+    for c in &cases {
+        let lowered = tilc_lower::lower(&elaborate(c), &opts).unwrap_or_else(|e| panic!("{} {:?}: {}", c.kernel, c.defines, e.message));
+        assert!(lowered.info.dots.iter().any(|d| d.contains("wgmma")), "{} {:?} did not take wgmma: {:?}", c.kernel, c.defines, lowered.info.dots);
+        check_with(c, &opts);
     }
 }
 

@@ -6,7 +6,8 @@
 //! ```
 //!
 //! With `TILC_PTX_DUMP=DIR` in the environment, the PTX of each target is also written to
-//! `DIR/KERNEL.TARGET.ptx`.
+//! `DIR/KERNEL.TARGET.ptx`; with `TILC_WGMMA=1` dots are lowered to sm_90a's `wgmma`
+//! (`tilc_lower::Options::wgmma`; the other targets then report the missing feature).
 
 use tilc_base::SourceFile;
 use tilc_ptx::{Options, Target, compile_and_assemble, find_ptxas};
@@ -34,7 +35,8 @@ fn main() {
             std::process::exit(1)
         }
     };
-    let lowered = match tilc_lower::lower(&k, &tilc_lower::Options::default()) {
+    let options = tilc_lower::Options { wgmma: std::env::var_os("TILC_WGMMA").is_some(), ..Default::default() };
+    let lowered = match tilc_lower::lower(&k, &options) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: lowering failed: {}", e.message);

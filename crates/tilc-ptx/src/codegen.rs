@@ -743,6 +743,11 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
                 one(self.gather(r, result_ty.unwrap_or(Type::I32))?)
             }
             InstKind::Mma(kind, a, b, c) => one(self.mma(*kind, *a, *b, *c)?),
+            InstKind::Wgmma { kind, n, a, b, acc } => self.wgmma(*kind, *n, *a, *b, acc),
+            InstKind::FenceProxyAsync => {
+                self.asm(None, &[], "fence.proxy.async.shared::cta;", "", AsmKind::Memory)?;
+                Ok(vec![])
+            }
             InstKind::For {
                 lo,
                 hi,
@@ -1218,6 +1223,71 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
         let ret = self.struct_of(scalar_type(self.ctx, acc_ty.elem()), 4);
         let r = self.asm_value(ret, &args, &text, &constraints, AsmKind::Collective)?;
         self.gather(r, acc_ty)
+    }
+
+    /// The 64-bit wgmma matrix descriptor of a shared address in [`tilc_simt::wgmma_offset`]'s
+    /// layout: start address, leading and stride byte offsets (each in 16-byte units), no
+    /// swizzle, base offset 0.
+    fn wgmma_descriptor(&self, addr: Value) -> Result<BasicValueEnum<'ctx>, PtxError> {
+        let i64t = self.ctx.i64_type();
+        let a = self.b.build_ptr_to_int(self.ptr(addr)?, self.ctx.i32_type(), "")?;
+        let a = self.b.build_int_z_extend(a, i64t, "")?;
+        let start = self.b.build_and(a, i64t.const_int(0x3ffff, false), "")?;
+        let start = self.b.build_right_shift(start, i64t.const_int(4, false), false, "")?;
+        let fixed = (u64::from(tilc_simt::WGMMA_LBO >> 4) << 16) | (u64::from(tilc_simt::WGMMA_SBO >> 4) << 32);
+        Ok(self.b.build_or(start, i64t.const_int(fixed, false), "")?.into())
+    }
+
+    /// A synchronous `wgmma` k-step: fence, `wgmma.mma_async`, commit, wait for it.
+    fn wgmma(
+        &self,
+        kind: MmaKind,
+        n: u16,
+        a: Value,
+        b: Value,
+        acc: &[Value],
+    ) -> Result<Vec<BasicValueEnum<'ctx>>, PtxError> {
+        let (k, types, reg, extra) = match kind {
+            MmaKind::F16F32 => (16, "f32.f16.f16", "f", ", 1, 1, 0, 0"),
+            MmaKind::Bf16F32 => (16, "f32.bf16.bf16", "f", ", 1, 1, 0, 0"),
+            MmaKind::S8S32 => (32, "s32.s8.s8", "r", ""),
+            MmaKind::Fp8F32(Fp8Format::E4M3) => (32, "f32.e4m3.e4m3", "f", ", 1, 1"),
+            MmaKind::Fp8F32(Fp8Format::E5M2) => (32, "f32.e5m2.e5m2", "f", ", 1, 1"),
+        };
+        let m = usize::from(n / 2);
+        let mut args = Vec::with_capacity(m + 2);
+        args.push(self.wgmma_descriptor(a)?);
+        args.push(self.wgmma_descriptor(b)?);
+        for &c in acc {
+            args.extend(self.lanes(self.val(c)?)?);
+        }
+        if args.len() != m + 2 {
+            return Err(self.err(format!("wgmma n = {n} has {} accumulator registers, not {m}", args.len() - 2)));
+        }
+        let outs: Vec<String> = (0..m).map(|j| format!("${j}")).collect();
+        let text = format!(
+            "{{ .reg .pred %tilc_d; setp.ne.b32 %tilc_d, 1, 0; wgmma.fence.sync.aligned; wgmma.mma_async.sync.aligned.m64n{n}k{k}.{types} {{{}}}, ${m}, ${}, %tilc_d{extra}; wgmma.commit_group.sync.aligned; wgmma.wait_group.sync.aligned 0; }}",
+            outs.join(", "),
+            m + 1
+        );
+        let tied: Vec<String> = (0..m).map(|j| j.to_string()).collect();
+        let constraints = format!("{}l,l,{}", format!("={reg},").repeat(m), tied.join(","));
+        let acc_ty = kind.acc_type();
+        let ret = self.struct_of(scalar_type(self.ctx, acc_ty.elem()), m);
+        let r = self.asm_value(ret, &args, &text, &constraints, AsmKind::CollectiveMemory)?;
+        let BasicValueEnum::StructValue(s) = r else {
+            return Err(self.err("wgmma returned no struct"));
+        };
+        let mut out = Vec::with_capacity(acc.len());
+        for j in 0..acc.len() {
+            let mut v = llvm_type(self.ctx, acc_ty).into_vector_type().get_poison();
+            for e in 0..4u32 {
+                let field = self.b.build_extract_value(s, 4 * j as u32 + e, "")?;
+                v = self.b.build_insert_element(v, field, self.i32c(u64::from(e)), "")?;
+            }
+            out.push(v.into());
+        }
+        Ok(out)
     }
 
     fn for_loop(

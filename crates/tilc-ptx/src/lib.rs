@@ -212,6 +212,7 @@ pub fn required_feature(kind: &InstKind) -> Option<(Feature, &'static str)> {
     match kind {
         InstKind::Mma(MmaKind::Fp8F32(_), ..) => Some((Feature::Fp8Mma, "mma.sync.m16n8k32 (fp8)")),
         InstKind::Mma(..) => Some((Feature::MmaSync, "mma.sync")),
+        InstKind::Wgmma { .. } => Some((Feature::Wgmma, "wgmma.mma_async")),
         InstKind::F32x2ToFp8x2(..) => Some((Feature::Fp8, "cvt.rn.satfinite.f8x2.f32")),
         InstKind::Fp8x2ToF16x2(..) => Some((Feature::Fp8, "cvt.rn.f16x2.f8x2")),
         InstKind::Ldmatrix { .. } => Some((Feature::Ldmatrix, "ldmatrix")),

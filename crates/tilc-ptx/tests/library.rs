@@ -224,3 +224,25 @@ fn library_snapshots() {
     }
 }
 
+
+/// `tilc_lower::Options::wgmma`: the W3A8 GEMM's dot becomes `wgmma.mma_async` k-steps that
+/// ptxas accepts for sm_90a without spills; the other targets refuse it with the feature's name.
+#[test]
+fn wgmma_builds_for_sm_90a_only() {
+    let c = Case { file: "examples/gemm_w3a8.tl".into(), kernel: "gemm_w3a8".into(), defines: Vec::new() };
+    let src = SourceFile::new(c.file.clone(), std::fs::read_to_string(root().join(&c.file)).expect("kernel source"));
+    let k = tilc_vm::elaborate_source(&src, Some(&c.kernel), &[]).expect("elaborates");
+    let lowered = tilc_lower::lower(&k, &tilc_lower::Options { wgmma: true, ..Default::default() }).expect("lowers").kernel;
+    let out = compile(std::slice::from_ref(&lowered), &Options::new(Target::Sm90a)).expect("compiles for sm_90a");
+    assert!(out.ptx.contains("wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8"), "no wgmma in the PTX");
+    assert!(out.ptx.contains("fence.proxy.async.shared::cta"), "no proxy fence before the operands are read");
+    for target in [Target::Sm100a, Target::Sm120a] {
+        let err = compile(std::slice::from_ref(&lowered), &Options::new(target)).expect_err("wgmma is sm_90a only");
+        assert!(err.to_string().contains("wgmma"), "{target}: {err}");
+    }
+    let Some(ptxas) = common::ptxas_or_skip("wgmma_builds_for_sm_90a_only") else { return };
+    let (_, cubin, report) = compile_and_assemble(std::slice::from_ref(&lowered), &Options::new(Target::Sm90a), &ptxas).expect("ptxas accepts it");
+    assert_eq!(&cubin[..4], b"\x7fELF");
+    let r = report.kernel("gemm_w3a8").expect("in the report");
+    assert_eq!((r.spill_stores, r.spill_loads), (0, 0), "{r:?}");
+}

@@ -42,8 +42,9 @@ pub fn result_types(k: &Kernel, kind: &InstKind) -> Vec<Type> {
             n => Type::Vector(Scalar::I32, *n),
         }),
         Mma(kind, ..) => one(kind.acc_type()),
+        Wgmma { kind, n, .. } => vec![kind.acc_type(); usize::from(*n / 8)],
         For { init, .. } => init.iter().map(|v| k.ty(*v)).collect(),
-        Store { .. } | ArraySet(..) | Barrier | CpAsync { .. } | CpAsyncCommit | CpAsyncWait(_)
+        Store { .. } | ArraySet(..) | Barrier | CpAsync { .. } | CpAsyncCommit | CpAsyncWait(_) | FenceProxyAsync
         | If { .. } | Yield(_) => vec![],
     }
 }
@@ -321,6 +322,15 @@ impl Builder {
     /// `mma.sync`.
     pub fn mma(&mut self, kind: MmaKind, a: Value, b: Value, c: Value) -> Value {
         self.ins(InstKind::Mma(kind, a, b, c))
+    }
+    /// One synchronous `wgmma` k-step (see [`InstKind::Wgmma`]).
+    pub fn wgmma(&mut self, kind: MmaKind, n: u16, a: Value, b: Value, acc: &[Value]) -> Vec<Value> {
+        let i = self.push(InstKind::Wgmma { kind, n, a, b, acc: acc.to_vec() });
+        self.kernel().insts[i].results.clone()
+    }
+    /// `fence.proxy.async.shared::cta`.
+    pub fn fence_proxy_async(&mut self) -> Inst {
+        self.push(InstKind::FenceProxyAsync)
     }
 
     // ----- structured control flow -----

@@ -731,6 +731,40 @@ impl<'a> Block<'a> {
                     Self::set(w, r, l, d[l as usize]);
                 }
             }
+            Wgmma { kind, n, a, b, acc } => {
+                self.collective(w, mask, inst)?;
+                // The warpgroup's operands: lane 0's addresses (all lanes pass the same ones).
+                let (pa, pb) = (self.get(w, *a, 0, inst)? as u64, self.get(w, *b, 0, inst)? as u64);
+                let n = usize::from(*n);
+                let gather = |emu: &mut Self, base: u64, rows: usize| -> Result<Vec<u8>, EmuError> {
+                    let mut out = vec![0u8; rows * 32];
+                    for r in 0..rows {
+                        for half in 0..2u32 {
+                            let at = base + u64::from(crate::ir::wgmma_offset(r as u32, 16 * half));
+                            let bytes = emu.read(Space::Shared, at, 16, tid(0), inst)?;
+                            out[r * 32 + 16 * half as usize..][..16].copy_from_slice(&bytes);
+                        }
+                    }
+                    Ok(out)
+                };
+                let ab = gather(self, pa, 64)?;
+                let bb = gather(self, pb, n)?;
+                let mut accs = Vec::with_capacity(acc.len());
+                for &c in acc.iter() {
+                    let mut v = [0u128; 32];
+                    for l in 0..32u32 {
+                        v[l as usize] = self.get(w, c, l, inst)?;
+                    }
+                    accs.push(v);
+                }
+                let d = sem::wgmma(*kind, n, &ab, &bb, &accs, w.id % 4);
+                for (j, &r) in data.results.iter().enumerate() {
+                    for l in 0..32u32 {
+                        Self::set(w, r, l, d[j][l as usize]);
+                    }
+                }
+            }
+            FenceProxyAsync => {}
             Barrier => {
                 if mask != w.live {
                     return Err(self.error(

@@ -364,6 +364,14 @@ impl MmaKind {
             _ => Type::vector(crate::types::Scalar::F32, 4),
         }
     }
+
+    /// The accumulator's element type: i32 for s8, else f32.
+    pub fn acc_scalar(self) -> crate::types::Scalar {
+        match self {
+            MmaKind::S8S32 => crate::types::Scalar::I32,
+            _ => crate::types::Scalar::F32,
+        }
+    }
 }
 
 /// Loop unrolling hint on a `for`.
@@ -521,6 +529,28 @@ pub enum InstKind {
     },
     /// `mma.sync.aligned` of the given kind: `d = a*b + c`.
     Mma(MmaKind, Value, Value, Value),
+    /// One warpgroup k-step of `wgmma.mma_async` (sm_90a), fenced, committed and waited for
+    /// (synchronous): `d = A · Bᵀ + acc` for a 64 × `n` tile. A (64 rows) and B (`n` rows), each
+    /// one k-step wide, are read from shared memory at `a` and `b` in the canonical K-major,
+    /// unswizzled layout of [`wgmma_offset`]. Warp `w mod 4` of the warpgroup holds rows
+    /// `16·(w mod 4) ..` as `n / 8` mma C fragments in column order: `acc` and the results are
+    /// `n / 8` values of f32x4 (i32x4 for s8), one per 8 columns. All 128 threads of the
+    /// warpgroup execute it.
+    Wgmma {
+        /// Element and accumulator types (the k-step is the mma atom's k).
+        kind: MmaKind,
+        /// Tile width: a multiple of 8 up to 256 (of 16 for s8 and fp8).
+        n: u16,
+        /// Shared address of A's k-step.
+        a: Value,
+        /// Shared address of B's k-step.
+        b: Value,
+        /// The accumulator: `n / 8` C fragments.
+        acc: Vec<Value>,
+    },
+    /// `fence.proxy.async.shared::cta`: this thread's earlier shared-memory writes become
+    /// visible to the async proxy (`wgmma`'s operand reads) once a barrier follows.
+    FenceProxyAsync,
     /// A counted loop `for iv = lo; iv < hi; iv += step` (i32, signed; step > 0) carrying values.
     For {
         /// Start (i32).
@@ -570,7 +600,7 @@ impl InstKind {
     pub fn map_operands(&mut self, mut f: impl FnMut(Value) -> Value) {
         use InstKind::*;
         match self {
-            Const { .. } | Special(_) | Barrier | CpAsyncCommit | CpAsyncWait(_) | ArrayGet(..) => {}
+            Const { .. } | Special(_) | Barrier | CpAsyncCommit | CpAsyncWait(_) | ArrayGet(..) | FenceProxyAsync => {}
             Unary(_, a) | Cast(_, a, _) | Extract(a, _) | SharedAddr(a) | Fp8x2ToF16x2(_, a) => {
                 *a = f(*a)
             }
@@ -601,6 +631,11 @@ impl InstKind {
                 *len = f(*len);
             }
             Build(vs) | Yield(vs) => vs.iter_mut().for_each(|v| *v = f(*v)),
+            Wgmma { a, b, acc, .. } => {
+                *a = f(*a);
+                *b = f(*b);
+                acc.iter_mut().for_each(|v| *v = f(*v));
+            }
             Load { addr, mask, .. } => {
                 *addr = f(*addr);
                 if let Some(m) = mask {
@@ -682,9 +717,23 @@ impl InstKind {
 
     /// True for warp-collective instructions: every lane of the warp must execute them together.
     pub fn is_warp_collective(&self) -> bool {
-        matches!(self, InstKind::Shfl { .. } | InstKind::Ldmatrix { .. } | InstKind::Mma(..))
+        matches!(self, InstKind::Shfl { .. } | InstKind::Ldmatrix { .. } | InstKind::Mma(..) | InstKind::Wgmma { .. })
     }
 }
+
+/// Byte offset of element `(row, k byte)` of a wgmma operand k-step in the canonical K-major,
+/// unswizzled layout: 8 × 16-byte core matrices, each 128 contiguous bytes (row `r mod 8` at
+/// `16 · (r mod 8)`); the two core matrices of a row group side by side in k (leading byte
+/// offset 128) and row groups 256 bytes apart (stride byte offset 256). A k-step is 32 bytes
+/// of each row (16 f16/bf16 or 32 s8/fp8 elements).
+pub fn wgmma_offset(row: u32, k_byte: u32) -> u32 {
+    (row / 8) * WGMMA_SBO + (k_byte / 16) * WGMMA_LBO + (row % 8) * 16 + k_byte % 16
+}
+
+/// The leading byte offset of [`wgmma_offset`]'s layout (between core matrices along k).
+pub const WGMMA_LBO: u32 = 128;
+/// The stride byte offset of [`wgmma_offset`]'s layout (between 8-row groups).
+pub const WGMMA_SBO: u32 = 256;
 
 /// An instruction and its results.
 #[derive(Clone, Debug)]

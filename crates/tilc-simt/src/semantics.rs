@@ -691,6 +691,44 @@ fn frag_elem(kind: MmaKind, frag: u128, i: u32) -> f64 {
     }
 }
 
+/// One warp's part of a `wgmma` k-step (see [`crate::InstKind::Wgmma`]): `a` holds the 64 rows
+/// and `b` the `n` rows of the k-step (32 bytes each, row-major), `acc[j][l]` lane `l`'s C
+/// fragment of columns `8j ..`; `quarter` is the warp's index in its warpgroup. The arithmetic
+/// is [`mma`]'s.
+pub fn wgmma(kind: MmaKind, n: usize, a: &[u8], b: &[u8], acc: &[[u128; 32]], quarter: u32) -> Vec<[u128; 32]> {
+    let kk = kind.shape().2 as usize;
+    let bytes = 32 / kk;
+    let elem = |rows: &[u8], r: usize, k: usize| {
+        let at = r * 32 + k * bytes;
+        let v = rows[at..at + bytes].iter().rev().fold(0u128, |x, &b| x << 8 | b as u128);
+        frag_elem(kind, v, 0)
+    };
+    (0..n / 8)
+        .map(|j| {
+            let mut d = [0u128; 32];
+            for l in 0..32u32 {
+                let mut out = 0u128;
+                for i in 0..4 {
+                    let (r, c) = mma_c_coord(l, i);
+                    let (row, col) = (16 * quarter as usize + r as usize, 8 * j + c as usize);
+                    let cbits = lane(acc[j][l as usize], 32, i);
+                    let v = if kind == MmaKind::S8S32 {
+                        let dot: i64 = (0..kk).map(|k| elem(a, row, k) as i64 * elem(b, col, k) as i64).sum();
+                        (cbits as u32 as i32).wrapping_add(dot as i32) as u32 as u128
+                    } else {
+                        let dot: f64 = (0..kk).fold(0.0, |s, k| s + elem(a, row, k) * elem(b, col, k));
+                        let cv = f32::from_bits(cbits as u32) as f64;
+                        ((cv + dot) as f32).to_bits() as u128
+                    };
+                    out = set_lane(out, 32, i, v);
+                }
+                d[l as usize] = out;
+            }
+            d
+        })
+        .collect()
+}
+
 /// The warp's `mma.sync`: `a[l]`, `b[l]`, `c[l]` are lane `l`'s fragments (i32x4, i32x2, f32x4 or
 /// i32x4 as bits); returns each lane's D fragment.
 pub fn mma(kind: MmaKind, a: &[u128; 32], b: &[u128; 32], c: &[u128; 32]) -> [u128; 32] {

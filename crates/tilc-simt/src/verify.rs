@@ -442,7 +442,7 @@ impl Verifier<'_> {
                     self.err(Some(i), "shfl c operand has bits outside 0..5 and 8..13");
                 }
             }
-            Barrier | CpAsyncCommit | CpAsyncWait(_) => {}
+            Barrier | CpAsyncCommit | CpAsyncWait(_) | FenceProxyAsync => {}
             CpAsync { dst, src, size, src_size } => {
                 self.expect(i, *dst, self.ty(*dst) == Type::SHARED_PTR, "ptr.shared");
                 self.expect(i, *src, self.ty(*src) == Type::GLOBAL_PTR, "ptr.global");
@@ -468,6 +468,23 @@ impl Verifier<'_> {
                 self.expect(i, *b, self.ty(*b) == Type::vector(Scalar::I32, 2), "i32x2 (B fragment)");
                 let acc = kind.acc_type();
                 self.expect(i, *c, self.ty(*c) == acc, &format!("{acc} (C fragment)"));
+            }
+            Wgmma { kind, n, a, b, acc } => {
+                let step = if matches!(kind, MmaKind::S8S32 | MmaKind::Fp8F32(_)) { 16 } else { 8 };
+                if *n == 0 || *n > 256 || *n % step != 0 {
+                    self.err(Some(i), &format!("wgmma n must be a multiple of {step} up to 256"));
+                }
+                self.expect(i, *a, self.ty(*a) == Type::SHARED_PTR, "ptr.shared (A)");
+                self.expect(i, *b, self.ty(*b) == Type::SHARED_PTR, "ptr.shared (B)");
+                self.check_align(i, *a, 16);
+                self.check_align(i, *b, 16);
+                let want = kind.acc_type();
+                if acc.len() != usize::from(*n / 8) {
+                    self.err(Some(i), format!("wgmma with n = {n} takes {} accumulator fragments, not {}", n / 8, acc.len()));
+                }
+                for &c in acc {
+                    self.expect(i, c, self.ty(c) == want, &format!("{want} (accumulator fragment)"));
+                }
             }
             For { lo, hi, step, unroll, .. } => {
                 for v in [*lo, *hi, *step] {

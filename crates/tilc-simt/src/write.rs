@@ -223,6 +223,17 @@ fn write_head(w: &mut String, k: &Kernel, i: Inst) -> fmt::Result {
             };
             write!(w, "mma.{name} {a}, {b}, {c}")
         }
+        Wgmma { kind, n, a, b, acc } => {
+            let name = match kind {
+                MmaKind::F16F32 => format!("m64n{n}k16.f32.f16.f16"),
+                MmaKind::Bf16F32 => format!("m64n{n}k16.f32.bf16.bf16"),
+                MmaKind::S8S32 => format!("m64n{n}k32.s32.s8.s8"),
+                MmaKind::Fp8F32(f) => format!("m64n{n}k32.f32.{f}.{f}"),
+            };
+            let acc: Vec<String> = acc.iter().map(|v| v.to_string()).collect();
+            write!(w, "wgmma.{name} [{a}], [{b}], {}", acc.join(", "))
+        }
+        FenceProxyAsync => write!(w, "fence.proxy.async.shared"),
         For { lo, hi, step, init, body, unroll } => {
             let args = &k.regions[*body].args;
             let iv = args.first().map(|v| v.to_string()).unwrap_or_else(|| "?".into());

@@ -40,6 +40,9 @@ pub(super) fn lower(lx: &mut Lx<'_>, plan: &MmaPlan, a: &Tile, b: &Tile, c: &Til
     ));
     // The accumulator first: its own conversion (if any) is self-contained.
     let cr = lx.convert(c, &plan.c, &c.shape, &Remap::Broadcast)?;
+    if let Some(slice) = plan.wgmma {
+        return wgmma(lx, plan, slice, a, b, c, &cr);
+    }
     let (elem_a, elem_b) = (operand_type(plan.kind, a.dtype), operand_type(plan.kind, b.dtype));
     let bytes = elem_a.bits() / 8;
     let a_regs = lx.convert_in_registers(a, &plan.a, &a.shape, &Remap::Broadcast);
@@ -372,4 +375,159 @@ fn read_fragments(lx: &mut Lx<'_>, frag: &RegisterLayout, elem: DType, st: Stagi
         words.push(w);
     }
     words
+}
+
+/// The `wgmma` lowering (sm_90a): both operands staged in shared memory in the canonical
+/// K-major layout, one k-step slab after another (A: 64 rows, B: all `n` rows, 32 bytes of
+/// each row per slab, [`tilc_simt::wgmma_offset`] inside a slab), made visible to the async
+/// proxy, then one `wgmma` per k-step per warpgroup (warpgroup `g` reads B's rows
+/// `g · slice ..`). The accumulator stays in registers in the plan's layout, which is
+/// wgmma's. Staging stores use one pointer per group of slots whose offsets differ by the same
+/// constant in every thread, so the constants fold into the stores.
+fn wgmma(lx: &mut Lx<'_>, plan: &MmaPlan, slice: u16, a: &Tile, b: &Tile, c: &Tile, cr: &[simt::Value]) -> R<Tile> {
+    let (_, _, kk) = plan.repeats;
+    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1]);
+    let (elem_a, elem_b) = (operand_type(plan.kind, a.dtype), operand_type(plan.kind, b.dtype));
+    let bytes = (elem_a.bits() / 8) as usize;
+    let k_bytes = k * bytes;
+    let a_bytes = (m * k_bytes) as u32;
+    let b_off = a_bytes.next_multiple_of(16);
+    let base = lx.need_scratch(b_off + (n * k_bytes) as u32);
+    if let Some(line) = lx.info.dots.last_mut() {
+        line.push_str(&format!("; wgmma m64n{slice}k{} per warpgroup, A and B staged in the canonical K-major layout", plan.mnk.2));
+    }
+    // Element (row, k) of an operand with `rows` rows: its k-step slab, then the core-matrix
+    // layout inside it.
+    let canonical = move |rows: usize| move |row: i64, k_byte: i64| -> i64 { (k_byte / 32) * rows as i64 * 32 + i64::from(tilc_simt::wgmma_offset(row as u32, (k_byte % 32) as u32)) };
+    stage_canonical(lx, a, elem_a, base, 1, canonical(m));
+    stage_canonical(lx, b, elem_b, base + b_off, 0, canonical(n));
+    lx.b.fence_proxy_async();
+    lx.b.barrier();
+    // Warpgroup g's B rows start g · slice rows into every slab: slice / 8 row groups of 256 bytes.
+    let tid = lx.tid();
+    let seven = lx.b.i32(7);
+    let group = lx.b.binary(simt::BinaryOp::ShrU, tid, seven);
+    let per_group = lx.b.i32((usize::from(slice) / 8 * tilc_simt::WGMMA_SBO as usize) as i32);
+    let b_group = lx.b.mul(group, per_group);
+    let b_group = lx.b.shared_addr(b_group);
+    let zero = lx.b.i32(0);
+    let a_base = lx.b.shared_addr(zero);
+    let mut accs: Vec<simt::Value> = cr.chunks(4).map(|f| lx.b.build(f)).collect();
+    for p in 0..kk {
+        let ao = lx.b.i32((base as usize + p * m * 32) as i32);
+        let ap = lx.b.ptr_add(a_base, ao);
+        let bo = lx.b.i32((base as usize + b_off as usize + p * n * 32) as i32);
+        let bp = lx.b.ptr_add(b_group, bo);
+        accs = lx.b.wgmma(plan.kind, slice, ap, bp, &accs);
+    }
+    // The scratch area is free for the next user only once every warpgroup has read it.
+    lx.b.barrier();
+    let mut out = Vec::with_capacity(cr.len());
+    for &acc in &accs {
+        for e in 0..4 {
+            out.push(lx.b.extract(acc, e as u8));
+        }
+    }
+    Ok(lx.make_tile(c.dtype, c.shape.clone(), plan.c.clone(), out))
+}
+
+/// Stores every element of `t` (primary holders only) as its `elem` code at scratch byte
+/// `base + offset(row, k byte)`, where the row is the coordinate other than `k_axis`, in the
+/// widest aligned accesses (up to 16 bytes) whose bytes are contiguous for every thread.
+fn stage_canonical(lx: &mut Lx<'_>, t: &Tile, elem: DType, base: u32, k_axis: usize, offset: impl Fn(i64, i64) -> i64) {
+    let bits = elem.bits();
+    let bytes = i64::from(bits / 8);
+    let map = (*t.map).clone();
+    let per_word = (32 / bits) as usize;
+    let at = |t: usize, j: usize| {
+        let c = map.coords(t, j);
+        offset(c[1 - k_axis] as i64, c[k_axis] as i64 * bytes)
+    };
+    let threads = lx.threads;
+    let contiguous = |j: usize, len: usize| {
+        j + len <= map.slots
+            && (0..threads).all(|t| {
+                let first = at(t, j);
+                first % (len as i64 * bytes) == 0 && (1..len).all(|e| at(t, j + e) == first + e as i64 * bytes)
+            })
+    };
+    let primary = lx.primary_pred(&map);
+    let tc = lx.thread_coords(&map);
+    // Pointer clusters: (the slot that defined it, its pointer).
+    let mut clusters: Vec<(usize, simt::Value)> = Vec::new();
+    let mut j = 0;
+    while j < map.slots {
+        let found = clusters.iter().find_map(|&(s, p)| {
+            let d = at(0, j) - at(0, s);
+            (0..threads).all(|t| at(t, j) - at(t, s) == d).then_some((p, d))
+        });
+        let (p, d) = match found {
+            Some(x) => x,
+            None => {
+                let p = canonical_ptr(lx, &map, &tc, j, k_axis, bytes);
+                clusters.push((j, p));
+                (p, 0)
+            }
+        };
+        let dv = lx.b.i32((i64::from(base) + d) as i32);
+        let ptr = lx.b.ptr_add(p, dv);
+        let words = [4usize, 2, 1].into_iter().find(|&w| contiguous(j, w * per_word));
+        match words {
+            Some(w) => {
+                let packed = pack_registers(lx, elem, &t.regs[j..j + w * per_word]);
+                let v = if w == 1 { packed[0] } else { lx.b.build(&packed) };
+                lx.b.store(Space::Shared, ptr, v, primary);
+                j += w * per_word;
+            }
+            None => {
+                let code = codec::encode(&mut lx.b, elem, t.regs[j]);
+                let ty = if bytes == 1 { ST::I8 } else { ST::I16 };
+                let v = lx.b.cast(CastOp::Trunc, code, ty);
+                lx.b.store(Space::Shared, ptr, v, primary);
+                j += 1;
+            }
+        }
+    }
+
+    /// The shared pointer (without `base`) of slot `j`: the canonical offset computed from the
+    /// thread's coordinates plus the slot's, with shifts and masks.
+    fn canonical_ptr(lx: &mut Lx<'_>, map: &ThreadMap, tc: &[simt::Value], j: usize, k_axis: usize, bytes: i64) -> simt::Value {
+        let local = &map.local_coords[j];
+        let (cr, ck) = (local[1 - k_axis] as i32, local[k_axis] as i32 * bytes as i32);
+        let rows = map.shape[1 - k_axis] as i32;
+        let crv = lx.b.i32(cr);
+        let row = lx.b.add(tc[1 - k_axis], crv);
+        let bv = lx.b.i32(bytes as i32);
+        let kb = lx.b.mul(tc[k_axis], bv);
+        let ckv = lx.b.i32(ck);
+        let kb = lx.b.add(kb, ckv);
+        let sh = |lx: &mut Lx<'_>, x: simt::Value, n: i32| {
+            let nv = lx.b.i32(n);
+            lx.b.binary(simt::BinaryOp::ShrU, x, nv)
+        };
+        let and = |lx: &mut Lx<'_>, x: simt::Value, m: i32| {
+            let mv = lx.b.i32(m);
+            lx.b.and(x, mv)
+        };
+        let mul = |lx: &mut Lx<'_>, x: simt::Value, m: i32| {
+            let mv = lx.b.i32(m);
+            lx.b.mul(x, mv)
+        };
+        // (kb / 32) · rows · 32 + (row / 8) · SBO + (kb mod 32 / 16) · LBO + (row mod 8) · 16 + kb mod 16
+        let slab = sh(lx, kb, 5);
+        let slab = mul(lx, slab, rows * 32);
+        let group = sh(lx, row, 3);
+        let group = mul(lx, group, tilc_simt::WGMMA_SBO as i32);
+        let kin = and(lx, kb, 31);
+        let core = sh(lx, kin, 4);
+        let core = mul(lx, core, tilc_simt::WGMMA_LBO as i32);
+        let r8 = and(lx, row, 7);
+        let r8 = mul(lx, r8, 16);
+        let k16 = and(lx, kb, 15);
+        let mut off = lx.b.add(slab, group);
+        off = lx.b.add(off, core);
+        off = lx.b.add(off, r8);
+        off = lx.b.add(off, k16);
+        lx.b.shared_addr(off)
+    }
 }

@@ -81,6 +81,11 @@ pub struct BuildArgs {
     /// `.json`).
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
+    /// sm_90a: run `dot` on 64-row tiles as warpgroup `wgmma` (operands staged in shared memory)
+    /// instead of `mma.sync`. Experimental: checked in the SIMT emulator and by ptxas, not yet
+    /// on a Hopper GPU.
+    #[arg(long)]
+    pub wgmma: bool,
 }
 
 /// Why `tilc build` stops.
@@ -142,8 +147,8 @@ fn build_host(args: &BuildArgs) -> Result<(), Failure> {
     if emit != "vm" && emit != "simt" && args.target != "cpu" {
         return Err(Failure::Usage(format!("`--emit {emit}` needs `--target cpu`")));
     }
-    if args.report || args.manifest.is_some() {
-        return Err(Failure::Usage("`--report` and `--manifest` are for the GPU targets".into()));
+    if args.report || args.manifest.is_some() || args.wgmma {
+        return Err(Failure::Usage("`--report`, `--manifest` and `--wgmma` are for the GPU targets".into()));
     }
     if args.kernel.len() > 1 {
         return Err(Failure::Usage(format!("`--target {}` builds one kernel at a time; give one `--kernel`", args.target)));
@@ -205,13 +210,17 @@ fn build_gpu(args: &BuildArgs) -> Result<(), Failure> {
         vms.push(k);
     }
     let file = file.expect("at least one kernel was loaded");
+    if args.wgmma && target != Target::Sm90a {
+        return Err(Failure::Usage(format!("--wgmma needs --target sm_90a: wgmma exists only on Hopper, not on {target} (sm_100a has tcgen05, sm_120a mma.sync)")));
+    }
+    let lower_options = tilc_lower::Options { wgmma: args.wgmma, ..Default::default() };
     if emit == "vm" {
         let text: Vec<String> = vms.iter().map(tilc_vm::print_kernel).collect();
         return emit_bytes(args.output.as_deref(), text.join("\n").as_bytes());
     }
     let mut kernels = Vec::new();
     for vm in vms {
-        let lowered = tilc_lower::lower(&vm, &tilc_lower::Options::default()).map_err(|e| Failure::Diags(Some(file.clone()), vec![e.to_diagnostic()]))?;
+        let lowered = tilc_lower::lower(&vm, &lower_options).map_err(|e| Failure::Diags(Some(file.clone()), vec![e.to_diagnostic()]))?;
         if emit != "simt" {
             check_target(&file, &vm, &lowered.kernel, target)?;
         }
