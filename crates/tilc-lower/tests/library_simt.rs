@@ -111,8 +111,16 @@ fn check_with(c: &Case, opts: &tilc_lower::Options) {
             (true, 32) => 64,
             (true, _) => 1,
         };
+        // Tensor cores sum in their own order: the VM allows K·2⁻²³·Σ|a·b| per element, which
+        // near cancellation is more than an ulp of a small result. With random inputs Σ|a·b| is
+        // about √K times the largest output; 2⁻¹² of the largest output covers K up to ~500.
+        let largest = if slack > 0 { (0..w.codes.len()).map(|e| d.decode(w.codes[e]).abs()).filter(|x| x.is_finite()).fold(0.0, f64::max) } else { 0.0 };
         let bad: Vec<usize> = (0..w.codes.len())
-            .filter(|&e| !same_code(d, w.codes[e], h.codes[e]) && (ordinal(d, w.codes[e]) - ordinal(d, h.codes[e])).abs() > slack)
+            .filter(|&e| {
+                !same_code(d, w.codes[e], h.codes[e])
+                    && (ordinal(d, w.codes[e]) - ordinal(d, h.codes[e])).abs() > slack
+                    && !(slack > 0 && (d.decode(w.codes[e]) - d.decode(h.codes[e])).abs() <= largest * 2f64.powi(-12))
+            })
             .collect();
         if let Some(&e) = bad.first() {
             panic!(

@@ -327,22 +327,30 @@ fn stage(lx: &mut Lx<'_>, t: &Tile, elem: DType, st: Staging) {
     let mut j = 0;
     while j < map.slots {
         let p = ptrs.slot_ptr(lx, j);
-        // Widest first: 4, 2 or 1 words, else one element.
         let words = [4usize, 2, 1].into_iter().find(|&w| contiguous(&st, &map, lx.threads, j, w * per_word));
-        match words {
-            Some(w) => {
-                let packed = pack_registers(lx, elem, &t.regs[j..j + w * per_word]);
-                let v = if w == 1 { packed[0] } else { lx.b.build(&packed) };
-                lx.b.store(Space::Shared, p, v, primary);
-                j += w * per_word;
-            }
-            None => {
-                let code = codec::encode(&mut lx.b, elem, t.regs[j]);
-                let ty = if st.bytes == 1 { ST::I8 } else { ST::I16 };
-                let v = lx.b.cast(CastOp::Trunc, code, ty);
-                lx.b.store(Space::Shared, p, v, primary);
-                j += 1;
-            }
+        j += store_run(lx, t, elem, j, words, p, primary);
+    }
+}
+
+/// Stores slot `j` of `t` onward at `ptr` as `elem` codes: `words` (4, 2 or 1) packed 32-bit
+/// words when that many words' worth of slots are contiguous and aligned for every thread
+/// (widest first, decided by the caller), else the one element in its own width. Returns the
+/// number of slots stored.
+fn store_run(lx: &mut Lx<'_>, t: &Tile, elem: DType, j: usize, words: Option<usize>, ptr: simt::Value, primary: Option<simt::Value>) -> usize {
+    let per_word = (32 / elem.bits()) as usize;
+    match words {
+        Some(w) => {
+            let packed = pack_registers(lx, elem, &t.regs[j..j + w * per_word]);
+            let v = if w == 1 { packed[0] } else { lx.b.build(&packed) };
+            lx.b.store(Space::Shared, ptr, v, primary);
+            w * per_word
+        }
+        None => {
+            let code = codec::encode(&mut lx.b, elem, t.regs[j]);
+            let ty = if elem.bits() == 8 { ST::I8 } else { ST::I16 };
+            let v = lx.b.cast(CastOp::Trunc, code, ty);
+            lx.b.store(Space::Shared, ptr, v, primary);
+            1
         }
     }
 }
@@ -472,21 +480,7 @@ fn stage_canonical(lx: &mut Lx<'_>, t: &Tile, elem: DType, base: u32, k_axis: us
         let dv = lx.b.i32((i64::from(base) + d) as i32);
         let ptr = lx.b.ptr_add(p, dv);
         let words = [4usize, 2, 1].into_iter().find(|&w| contiguous(j, w * per_word));
-        match words {
-            Some(w) => {
-                let packed = pack_registers(lx, elem, &t.regs[j..j + w * per_word]);
-                let v = if w == 1 { packed[0] } else { lx.b.build(&packed) };
-                lx.b.store(Space::Shared, ptr, v, primary);
-                j += w * per_word;
-            }
-            None => {
-                let code = codec::encode(&mut lx.b, elem, t.regs[j]);
-                let ty = if bytes == 1 { ST::I8 } else { ST::I16 };
-                let v = lx.b.cast(CastOp::Trunc, code, ty);
-                lx.b.store(Space::Shared, ptr, v, primary);
-                j += 1;
-            }
-        }
+        j += store_run(lx, t, elem, j, words, ptr, primary);
     }
 
     /// The shared pointer (without `base`) of slot `j`: the canonical offset computed from the
