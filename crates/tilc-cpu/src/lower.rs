@@ -24,12 +24,17 @@
 //! elements eight per 64-bit word read, with shifts and masks) and 8/16/32-bit stores with the
 //! bounds masks; shared memory, `copy_async`, `transpose reshape broadcast iota full where`,
 //! reductions, control flow and `dot` (which skips rows of `a` that are all zero when that
-//! provably leaves the accumulators unchanged). `f32` `+ − × ÷` and integer → `f32` casts run
-//! four elements at a time ([`Lower::vector_f32`]) when the tile's last axis allows.
+//! provably leaves the accumulators unchanged). Four elements at a time when the tile's last
+//! axis allows ([`Lower::vector_ew`], [`VecOp`] says why each is exact): `f32` `+ − × ÷`,
+//! integer → `f32` casts, `f16`/`bf16` ↔ `f32` casts (integer bit operations, nearest-even,
+//! saturating or not), integer `+ − × & | ^` and integer casts (sixteen at a time in byte lanes
+//! for one-byte containers). `dot` converts operands four at a time and works one row of `a`
+//! at a time ([`Lower::dot_rows`]), so a padded GEMV converts and multiplies one row; fills and
+//! copies move 16 bytes at a time; sub-byte words are spread to bytes by halving.
 //!
 //! **Calls into Rust** ([`crate::helpers`], bit-identical by construction): decoding of float
 //! formats wider than 16 bits other than `f32`/`f64`, and encoding to every float format but
-//! `f32`; casts with
+//! `f32` (and `f16`/`bf16` from `f32` tiles, see above); casts with
 //! `rtz`/`rup`/`rdown`, stochastic rounding, non-saturating float → integer and casts to float
 //! formats other than `f32`; `exp exp2 log log2 rsqrt` and float `%` (the same libm the
 //! interpreter calls); `hadamard`; `view` between different widths; and stores of sub-byte
@@ -37,7 +42,7 @@
 
 use crate::helpers::{self, container_bytes, desc};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I8, I8X16, I32, I32X4, I64};
+use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I8, I8X16, I32, I32X4, I64, I64X2};
 use cranelift_codegen::ir::{self, AbiParam, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, Signature, UserFuncName};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -618,19 +623,19 @@ impl<'a, 'f> Lower<'a, 'f> {
         });
     }
 
-    /// The elementwise `op` producing the `f32` tile `out` four elements at a time, when the
-    /// last axis is a multiple of 4 long and every tile operand is read along it contiguously
-    /// or broadcast (else `false`, and nothing is emitted). `f32` `+ − × ÷` in `f32` arithmetic
-    /// equal the interpreter's f64 operation rounded once to f32 (53 ≥ 2·24 + 2 bits, so the
-    /// double rounding is innocuous, subnormal and overflowing results included; x86 gives NaN
-    /// results the same sign in both widths, and they are made the canonical NaN as `encode`
-    /// does); an integer of at most 31 bits converts to f32 exactly as through f64.
-    fn vector_f32(&mut self, out: Value, ins: &[(Value, DType)], op: VecOp) -> bool {
+    /// The elementwise `op` producing the tile `out` four elements at a time, when the last
+    /// axis is a multiple of 4 long and every tile operand is read along it contiguously or
+    /// broadcast (else `false`, and nothing is emitted); [`VecOp`] says which operations and
+    /// types qualify and why each equals the interpreter's element-by-element result.
+    fn vector_ew(&mut self, out: Value, ins: &[(Value, DType)], op: VecOp) -> bool {
         let out_t = self.k.ty(out).as_tile().expect("elementwise result is a tile").clone();
         let rank = out_t.shape.len();
         let last = out_t.shape[rank - 1];
-        if last % 4 != 0 || !is_f32(out_t.dtype) {
+        if !last.is_multiple_of(4) || !op.applies(ins.iter().map(|(_, d)| *d), out_t.dtype) {
             return false;
+        }
+        if last.is_multiple_of(16) && self.vector_bytes(out, ins, op) {
+            return true;
         }
         let mut strides = vec![row_major_strides(&out_t.shape)];
         for (v, _) in ins {
@@ -650,38 +655,304 @@ impl<'a, 'f> Lower<'a, 'f> {
         let z = self.iconst(0);
         let bases = vec![z; strides.len()];
         let ins = ins.to_vec();
+        let out_d = out_t.dtype;
         self.nd_loop(&shape, &strides, &bases, &mut |s: &mut Self, idx| {
             let vals: Vec<ir::Value> = (0..ins.len()).map(|j| s.vector_operand(opnds[j], ins[j].1, idx[j + 1], contiguous[j])).collect();
-            let r = match op {
-                VecOp::Binary(BinaryOp::Add) => s.fb.ins().fadd(vals[0], vals[1]),
-                VecOp::Binary(BinaryOp::Sub) => s.fb.ins().fsub(vals[0], vals[1]),
-                VecOp::Binary(BinaryOp::Mul) => s.fb.ins().fmul(vals[0], vals[1]),
-                VecOp::Binary(_) => s.fb.ins().fdiv(vals[0], vals[1]),
-                VecOp::IntToF32 => s.fb.ins().fcvt_from_sint(F32X4, vals[0]),
+            let codes = match op {
+                VecOp::FBinary(o) => {
+                    let r = match o {
+                        BinaryOp::Add => s.fb.ins().fadd(vals[0], vals[1]),
+                        BinaryOp::Sub => s.fb.ins().fsub(vals[0], vals[1]),
+                        BinaryOp::Mul => s.fb.ins().fmul(vals[0], vals[1]),
+                        _ => s.fb.ins().fdiv(vals[0], vals[1]),
+                    };
+                    s.f32x4_codes(r)
+                }
+                // An integer converts to a number (no NaN to make canonical).
+                VecOp::ToF32 { .. } if ins[0].1.is_int() => {
+                    let r = s.fb.ins().fcvt_from_sint(F32X4, vals[0]);
+                    s.vcast(I32X4, r)
+                }
+                VecOp::ToF32 { saturate } => {
+                    // A bf16 NaN keeps its payload when decoded; `encode` makes it canonical.
+                    let bits = s.f32x4_codes(vals[0]);
+                    if saturate {
+                        // ±Inf → ±the largest f32 (`cast_code`'s saturating rule); NaN stays.
+                        let abs_m = s.splat_i32(0x7FFF_FFFF);
+                        let abs = s.fb.ins().band(bits, abs_m);
+                        let inf = s.splat_i32(0x7F80_0000);
+                        let is_inf = s.fb.ins().icmp(IntCC::Equal, abs, inf);
+                        let one = s.splat_i32(1);
+                        let max = s.fb.ins().isub(bits, one);
+                        s.fb.ins().bitselect(is_inf, max, bits)
+                    } else {
+                        bits
+                    }
+                }
+                VecOp::F32ToHalf { saturate } => s.f32x4_to_half(out_d, vals[0], saturate),
+                VecOp::IBinary(o) => {
+                    let r = match o {
+                        BinaryOp::Add => s.fb.ins().iadd(vals[0], vals[1]),
+                        BinaryOp::Sub => s.fb.ins().isub(vals[0], vals[1]),
+                        BinaryOp::Mul => s.fb.ins().imul(vals[0], vals[1]),
+                        BinaryOp::And => s.fb.ins().band(vals[0], vals[1]),
+                        BinaryOp::Or => s.fb.ins().bor(vals[0], vals[1]),
+                        _ => s.fb.ins().bxor(vals[0], vals[1]),
+                    };
+                    s.i32x4_mask(r, out_d.bits())
+                }
+                VecOp::ICast { saturate } => {
+                    let v = if saturate {
+                        let (lo, hi) = int_range(out_d);
+                        let lo = s.splat_i32(lo);
+                        let hi = s.splat_i32(hi);
+                        let v = s.fb.ins().smax(vals[0], lo);
+                        s.fb.ins().smin(v, hi)
+                    } else {
+                        vals[0]
+                    };
+                    s.i32x4_mask(v, out_d.bits())
+                }
             };
-            // NaN → sign | 0x7FC00000, like `encode`.
-            let is_nan = s.fb.ins().fcmp(FloatCC::Unordered, r, r);
-            let bits = s.fb.ins().bitcast(I32X4, MemFlagsData::new().with_endianness(ir::Endianness::Little), r);
-            let sign_c = s.fb.ins().iconst(I32, 0x8000_0000u32 as i64);
-            let sign_v = s.fb.ins().splat(I32X4, sign_c);
-            let qnan_c = s.fb.ins().iconst(I32, 0x7FC0_0000);
-            let qnan_v = s.fb.ins().splat(I32X4, qnan_c);
-            let sign = s.fb.ins().band(bits, sign_v);
-            let nan = s.fb.ins().bor(sign, qnan_v);
-            let mask = s.fb.ins().bitcast(I32X4, MemFlagsData::new().with_endianness(ir::Endianness::Little), is_nan);
-            let code = s.fb.ins().bitselect(mask, nan, bits);
             let base = s.addr(ob);
-            let a = s.elem_addr(base, idx[0], 4);
-            s.fb.ins().store(mf(), code, a, 0);
+            let a = s.elem_addr(base, idx[0], container_bytes(out_d));
+            s.store_codes_x4(codes, container_bytes(out_d), a);
         });
         true
     }
 
-    /// Four consecutive elements (or one broadcast) of an operand at element `idx`, as `f32x4`
-    /// for `f32` and as `i32x4` computing values for integers of at most 31 bits.
+    /// Integer `+ − & | ^` and casts between types held in one-byte containers, sixteen codes
+    /// at a time in `i8x16` lanes (else `false`, nothing emitted): the low `bits` bits of the
+    /// result, all the code keeps, depend only on the low bits of the operands' codes. A cast
+    /// qualifies when it needs no sign extension (an unsigned source, or one at least as wide
+    /// as the result). The caller checked [`VecOp::applies`] and that the last axis is a
+    /// multiple of 16.
+    fn vector_bytes(&mut self, out: Value, ins: &[(Value, DType)], op: VecOp) -> bool {
+        let out_t = self.k.ty(out).as_tile().expect("elementwise result is a tile").clone();
+        let out_d = out_t.dtype;
+        let byte_code = |d: DType| d.is_int() && d.bits() <= 8;
+        let ok = byte_code(out_d)
+            && ins.iter().all(|(_, d)| byte_code(*d))
+            && match op {
+                VecOp::IBinary(o) => matches!(o, BinaryOp::Add | BinaryOp::Sub | BinaryOp::And | BinaryOp::Or | BinaryOp::Xor),
+                VecOp::ICast { saturate: false } => !ins[0].1.is_signed() || ins[0].1.bits() >= out_d.bits(),
+                _ => false,
+            };
+        if !ok {
+            return false;
+        }
+        let rank = out_t.shape.len();
+        let mut strides = vec![row_major_strides(&out_t.shape)];
+        for (v, _) in ins {
+            strides.push(if self.k.ty(*v).is_scalar() { vec![0; rank] } else { bcast_strides(&out_t.shape, &tile_shape(self.k, *v)) });
+        }
+        let mut shape = out_t.shape.clone();
+        shape[rank - 1] /= 16;
+        let contiguous: Vec<bool> = strides[1..].iter().map(|st| st[rank - 1] == 1).collect();
+        for st in &mut strides {
+            st[rank - 1] *= 16;
+        }
+        let opnds: Vec<Opnd> = ins.iter().map(|(v, _)| self.opnd(*v)).collect();
+        let ob = self.buf(out);
+        let z = self.iconst(0);
+        let bases = vec![z; strides.len()];
+        let ins = ins.to_vec();
+        self.nd_loop(&shape, &strides, &bases, &mut |s: &mut Self, idx| {
+            let vals: Vec<ir::Value> = (0..ins.len())
+                .map(|j| match opnds[j] {
+                    Opnd::Tile(off) if contiguous[j] => {
+                        let base = s.addr(off);
+                        let a = s.fb.ins().iadd(base, idx[j + 1]);
+                        s.fb.ins().load(I8X16, mf(), a, 0)
+                    }
+                    o => {
+                        let c = s.opnd_code(o, ins[j].1, idx[j + 1]);
+                        let c = s.fb.ins().ireduce(I8, c);
+                        s.fb.ins().splat(I8X16, c)
+                    }
+                })
+                .collect();
+            let r = match op {
+                VecOp::IBinary(BinaryOp::Add) => s.fb.ins().iadd(vals[0], vals[1]),
+                VecOp::IBinary(BinaryOp::Sub) => s.fb.ins().isub(vals[0], vals[1]),
+                VecOp::IBinary(BinaryOp::And) => s.fb.ins().band(vals[0], vals[1]),
+                VecOp::IBinary(BinaryOp::Or) => s.fb.ins().bor(vals[0], vals[1]),
+                VecOp::IBinary(_) => s.fb.ins().bxor(vals[0], vals[1]),
+                _ => vals[0],
+            };
+            let r = if out_d.bits() < 8 {
+                let m = s.fb.ins().iconst(I8, mask(out_d.bits()));
+                let m = s.fb.ins().splat(I8X16, m);
+                s.fb.ins().band(r, m)
+            } else {
+                r
+            };
+            let base = s.addr(ob);
+            let a = s.fb.ins().iadd(base, idx[0]);
+            s.fb.ins().store(mf(), r, a, 0);
+        });
+        true
+    }
+
+    fn splat_i32(&mut self, x: i64) -> ir::Value {
+        let c = self.fb.ins().iconst(I32, x);
+        self.fb.ins().splat(I32X4, c)
+    }
+
+    /// Reinterprets a 128-bit vector as another lane type.
+    fn vcast(&mut self, ty: ir::Type, v: ir::Value) -> ir::Value {
+        if self.fb.func.dfg.value_type(v) == ty {
+            return v;
+        }
+        self.fb.ins().bitcast(ty, MemFlagsData::new().with_endianness(ir::Endianness::Little), v)
+    }
+
+    /// `v & (2^bits − 1)` lane-wise (no-op for 32 bits).
+    fn i32x4_mask(&mut self, v: ir::Value, bits: u32) -> ir::Value {
+        if bits >= 32 {
+            return v;
+        }
+        let m = self.splat_i32(mask(bits));
+        self.fb.ins().band(v, m)
+    }
+
+    /// The `f32` codes of four `f32` values as `encode` makes them: NaN → sign | 0x7FC00000.
+    fn f32x4_codes(&mut self, r: ir::Value) -> ir::Value {
+        let is_nan = self.fb.ins().fcmp(FloatCC::Unordered, r, r);
+        let bits = self.vcast(I32X4, r);
+        let sign_v = self.splat_i32(0x8000_0000u32 as i64);
+        let qnan_v = self.splat_i32(0x7FC0_0000);
+        let sign = self.fb.ins().band(bits, sign_v);
+        let nan = self.fb.ins().bor(sign, qnan_v);
+        let mask = self.vcast(I32X4, is_nan);
+        self.fb.ins().bitselect(mask, nan, bits)
+    }
+
+    /// The `f16`/`bf16` codes (in `i32` lanes) of four `f32` values, nearest-even and
+    /// non-saturating, as `FloatFormat::encode` gives them for these exact values: NaN →
+    /// sign | quiet NaN, overflow → ±Inf (±max when saturating), subnormal results rounded by one `f32` addition
+    /// (an exact sum rounded once by the hardware's nearest-even, the `half` crate's method).
+    fn f32x4_to_half(&mut self, d: DType, v: ir::Value, saturate: bool) -> ir::Value {
+        let bits = self.vcast(I32X4, v);
+        let sign = self.fb.ins().ushr_imm_u(bits, 16);
+        let sign_m = self.splat_i32(0x8000);
+        let sign = self.fb.ins().band(sign, sign_m);
+        let abs_m = self.splat_i32(0x7FFF_FFFF);
+        let a = self.fb.ins().band(bits, abs_m);
+        let inf32 = self.splat_i32(0x7F80_0000);
+        let is_nan = self.fb.ins().icmp(IntCC::SignedGreaterThan, a, inf32);
+        let one = self.splat_i32(1);
+        let mag = if is_bf16(d) {
+            // bf16 shares f32's exponent: round the low 16 bits away (overflow carries into Inf).
+            let odd = self.fb.ins().ushr_imm_u(a, 16);
+            let odd = self.fb.ins().band(odd, one);
+            let bias = self.splat_i32(0x7FFF);
+            let r = self.fb.ins().iadd(a, bias);
+            let r = self.fb.ins().iadd(r, odd);
+            let r = self.fb.ins().ushr_imm_u(r, 16);
+            let r = if saturate {
+                let inf = self.splat_i32(0x7F80);
+                let is_inf = self.fb.ins().icmp(IntCC::Equal, r, inf);
+                let max = self.splat_i32(0x7F7F);
+                self.fb.ins().bitselect(is_inf, max, r)
+            } else {
+                r
+            };
+            let nan = self.splat_i32(0x7FC0);
+            self.fb.ins().bitselect(is_nan, nan, r)
+        } else {
+            // Normal results: rebias the exponent (127 → 15) and round 13 bits off.
+            let odd = self.fb.ins().ushr_imm_u(a, 13);
+            let odd = self.fb.ins().band(odd, one);
+            let rebias = self.splat_i32(0x3800_0000 - 0xFFF);
+            let r = self.fb.ins().isub(a, rebias);
+            let r = self.fb.ins().iadd(r, odd);
+            let normal = self.fb.ins().ushr_imm_u(r, 13);
+            // Below 2^-14: adding 0.5 puts the f16 subnormal code in the low bits, rounded.
+            let half_bits = self.splat_i32(0x3F00_0000);
+            let af = self.vcast(F32X4, a);
+            let hf = self.vcast(F32X4, half_bits);
+            let sum = self.fb.ins().fadd(af, hf);
+            let sum = self.vcast(I32X4, sum);
+            let sub = self.fb.ins().isub(sum, half_bits);
+            let min_normal = self.splat_i32(0x3880_0000);
+            let is_sub = self.fb.ins().icmp(IntCC::SignedLessThan, a, min_normal);
+            let r = self.fb.ins().bitselect(is_sub, sub, normal);
+            // From 65520 (the midpoint above the largest f16, 65504) up: Inf.
+            let big = self.splat_i32(0x477F_F000);
+            let over = self.fb.ins().icmp(IntCC::SignedGreaterThanOrEqual, a, big);
+            let inf = self.splat_i32(if saturate { 0x7BFF } else { 0x7C00 });
+            let r = self.fb.ins().bitselect(over, inf, r);
+            let nan = self.splat_i32(0x7E00);
+            self.fb.ins().bitselect(is_nan, nan, r)
+        };
+        self.fb.ins().bor(mag, sign)
+    }
+
+    /// Exact `f32` values of four `f16` codes (in `i32` lanes), as `decode` then `f32` gives
+    /// them: the interpreter's NaN (`f64::NAN`, sign from the code) becomes sign | 0x7FC00000.
+    fn half_codes_to_f32x4(&mut self, d: DType, c: ir::Value) -> ir::Value {
+        if is_bf16(d) {
+            let v = self.fb.ins().ishl_imm_u(c, 16);
+            return self.vcast(F32X4, v);
+        }
+        let sign_m = self.splat_i32(0x8000);
+        let sign = self.fb.ins().band(c, sign_m);
+        let sign = self.fb.ins().ishl_imm_u(sign, 16);
+        let mag_m = self.splat_i32(0x7FFF);
+        let m = self.fb.ins().band(c, mag_m);
+        let normal = self.fb.ins().ishl_imm_u(m, 13);
+        let rebias = self.splat_i32(0x3800_0000);
+        let normal = self.fb.ins().iadd(normal, rebias);
+        // Subnormals (and zero): the mantissa times 2^-24, both exact in f32.
+        let mf32 = self.fb.ins().fcvt_from_sint(F32X4, m);
+        let scale_c = self.fb.ins().f32const(f32::from_bits(0x3380_0000));
+        let scale = self.fb.ins().splat(F32X4, scale_c);
+        let sub = self.fb.ins().fmul(mf32, scale);
+        let sub = self.vcast(I32X4, sub);
+        let min_normal = self.splat_i32(0x400);
+        let is_sub = self.fb.ins().icmp(IntCC::SignedLessThan, m, min_normal);
+        let r = self.fb.ins().bitselect(is_sub, sub, normal);
+        let inf16 = self.splat_i32(0x7C00);
+        let is_inf = self.fb.ins().icmp(IntCC::Equal, m, inf16);
+        let inf = self.splat_i32(0x7F80_0000);
+        let r = self.fb.ins().bitselect(is_inf, inf, r);
+        let is_nan = self.fb.ins().icmp(IntCC::SignedGreaterThan, m, inf16);
+        let nan = self.splat_i32(0x7FC0_0000);
+        let r = self.fb.ins().bitselect(is_nan, nan, r);
+        let r = self.fb.ins().bor(r, sign);
+        self.vcast(F32X4, r)
+    }
+
+    /// Stores four codes (in `i32` lanes, each fitting its container) into containers of
+    /// `bytes` bytes at `addr`.
+    fn store_codes_x4(&mut self, codes: ir::Value, bytes: usize, addr: ir::Value) {
+        match bytes {
+            4 => {
+                self.fb.ins().store(mf(), codes, addr, 0);
+            }
+            2 => {
+                let h = self.fb.ins().unarrow(codes, codes);
+                let h = self.vcast(I64X2, h);
+                let w = self.fb.ins().extractlane(h, 0);
+                self.fb.ins().store(mf(), w, addr, 0);
+            }
+            _ => {
+                let h = self.fb.ins().unarrow(codes, codes);
+                let b = self.fb.ins().unarrow(h, h);
+                let b = self.vcast(I32X4, b);
+                let w = self.fb.ins().extractlane(b, 0);
+                self.fb.ins().store(mf(), w, addr, 0);
+            }
+        }
+    }
+
+    /// Four consecutive elements (or one broadcast) of an operand at element `idx`: `f32x4`
+    /// values for `f32`, `f16` and `bf16`, `i32x4` computing values for integers of at most 32
+    /// bits (a `u32` above 2^31 wraps; [`VecOp::applies`] admits it only where that is exact).
     fn vector_operand(&mut self, o: Opnd, d: DType, idx: ir::Value, contiguous: bool) -> ir::Value {
         let splat_of = |s: &mut Self, scalar: ir::Value| {
-            if is_f32(d) {
+            if d.is_float() {
                 let f = s.fb.ins().fdemote(F32, scalar);
                 s.fb.ins().splat(F32X4, f)
             } else {
@@ -697,42 +968,72 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             Opnd::Tile(off) => {
                 let base = self.addr(off);
-                let bytes = container_bytes(d);
-                let a = self.elem_addr(base, idx, bytes);
-                if is_f32(d) {
-                    return self.fb.ins().load(F32X4, mf(), a, 0);
-                }
-                let v = match bytes {
-                    4 => self.fb.ins().load(I32X4, mf(), a, 0),
-                    2 => self.fb.ins().uload16x4(mf(), a, 0),
-                    _ => {
-                        let w = self.fb.ins().load(I32, mf(), a, 0);
-                        let v = self.fb.ins().scalar_to_vector(I32X4, w);
-                        let v = self.fb.ins().bitcast(I8X16, MemFlagsData::new().with_endianness(ir::Endianness::Little), v);
-                        let v = self.fb.ins().uwiden_low(v);
-                        self.fb.ins().uwiden_low(v)
-                    }
-                };
-                let bits = d.bits() as i64;
-                if d.is_signed() && bits < 32 {
-                    let v = self.fb.ins().ishl_imm_u(v, 32 - bits);
-                    self.fb.ins().sshr_imm_u(v, 32 - bits)
-                } else {
-                    v
-                }
+                let a = self.elem_addr(base, idx, container_bytes(d));
+                self.load_x4(d, a)
             }
         }
     }
 
+    /// Four consecutive elements of a tile at `a`, as [`Lower::vector_operand`] gives them.
+    fn load_x4(&mut self, d: DType, a: ir::Value) -> ir::Value {
+        if is_f32(d) {
+            return self.fb.ins().load(F32X4, mf(), a, 0);
+        }
+        let v = match container_bytes(d) {
+            4 => self.fb.ins().load(I32X4, mf(), a, 0),
+            2 => self.fb.ins().uload16x4(mf(), a, 0),
+            _ => {
+                let w = self.fb.ins().load(I32, mf(), a, 0);
+                let v = self.fb.ins().scalar_to_vector(I32X4, w);
+                let v = self.vcast(I8X16, v);
+                let v = self.fb.ins().uwiden_low(v);
+                self.fb.ins().uwiden_low(v)
+            }
+        };
+        if d.is_float() {
+            return self.half_codes_to_f32x4(d, v);
+        }
+        let bits = d.bits() as i64;
+        if d.is_signed() && bits < 32 {
+            let v = self.fb.ins().ishl_imm_u(v, 32 - bits);
+            self.fb.ins().sshr_imm_u(v, 32 - bits)
+        } else {
+            v
+        }
+    }
+
     /// Copies `bytes` bytes between scratch offsets.
+    /// Sixteen at a time: every scratch buffer is followed by at least 16 bytes of slack
+    /// ([`Lower::alloc`]), so the last word may run past `bytes`.
     fn copy_bytes(&mut self, from: u32, to: u32, bytes: usize) {
-        let words = bytes.div_ceil(4);
+        let words = bytes.div_ceil(16);
         let (src, dst) = (self.addr(from), self.addr(to));
         self.loop_n(words, &mut |s: &mut Self, i| {
-            let a = s.elem_addr(src, i, 4);
-            let x = s.fb.ins().load(I32, mf(), a, 0);
-            let b = s.elem_addr(dst, i, 4);
+            let a = s.elem_addr(src, i, 16);
+            let x = s.fb.ins().load(I32X4, mf(), a, 0);
+            let b = s.elem_addr(dst, i, 16);
             s.fb.ins().store(mf(), x, b, 0);
+        });
+    }
+
+    /// Writes `code` into the `n` containers of `d` from byte address `start`, sixteen bytes
+    /// at a time (the last word may run up to 15 bytes past the end: into the buffer's slack,
+    /// or into elements that the caller writes afterwards).
+    fn fill_codes(&mut self, d: DType, code: ir::Value, start: ir::Value, n: ir::Value) {
+        let bytes = container_bytes(d);
+        let c = self.fb.ins().uextend(I64, code);
+        let rep = match bytes {
+            1 => 0x0101_0101_0101_0101u64 as i64,
+            2 => 0x0001_0001_0001_0001,
+            _ => 0x0000_0001_0000_0001,
+        };
+        let w = self.fb.ins().imul_imm_s(c, rep);
+        let v = self.fb.ins().splat(I64X2, w);
+        let len = self.fb.ins().imul_imm_s(n, bytes as i64);
+        let end = self.fb.ins().iadd(start, len);
+        let sixteen = self.iconst(16);
+        self.loop_range(start, end, sixteen, &mut |s: &mut Self, a| {
+            s.fb.ins().store(mf(), v, a, 0);
         });
     }
 
@@ -1029,7 +1330,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                         self.round_float(d_out, v)
                     };
                     self.set_scalar(r, v);
-                } else if !(is_f32(d_in) && matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div) && self.vector_f32(r, &[(*a, d_in), (*b, d_in)], VecOp::Binary(op))) {
+                } else if !self.vector_ew(r, &[(*a, d_in), (*b, d_in)], if d_in.is_int() { VecOp::IBinary(op) } else { VecOp::FBinary(op) }) {
                     self.elementwise(
                         r,
                         &[(*a, d_in), (*b, d_in)],
@@ -1063,10 +1364,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let ob = self.buf(r);
                 let n: usize = shape.iter().product();
                 let base = self.addr(ob);
-                self.loop_n(n, &mut |s: &mut Self, e| {
-                    let a = s.elem_addr(base, e, container_bytes(d));
-                    s.store_code(d, code, a);
-                });
+                let n = self.iconst(n as i64);
+                self.fill_codes(d, code, base, n);
             }
             LoadGlobal { global, offsets, shape } => {
                 let r = res.expect("load has a result");
@@ -1283,8 +1582,19 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.set_scalar(r, v);
             return Ok(());
         }
-        if mode == helpers::MODE_RNE && is_f32(dst) && src.is_int() && src.bits() <= 31 && self.vector_f32(r, &[(x, src)], VecOp::IntToF32) {
-            return Ok(());
+        if mode == helpers::MODE_RNE {
+            let op = if dst.is_int() && src.is_int() {
+                Some(VecOp::ICast { saturate: sat })
+            } else if is_f32(dst) {
+                Some(VecOp::ToF32 { saturate: sat })
+            } else if is_f32(src) {
+                Some(VecOp::F32ToHalf { saturate: sat })
+            } else {
+                None
+            };
+            if op.is_some_and(|op| self.vector_ew(r, &[(x, src)], op)) {
+                return Ok(());
+            }
         }
         let numel: usize = tile_shape(k, x).iter().product();
         let index_d = index.map(|ix| k.ty(ix).dtype());
@@ -1326,12 +1636,13 @@ impl<'a, 'f> Lower<'a, 'f> {
             let z = s.iconst(0);
             let sl = s.iconst(last as i64);
             let one = s.iconst(1);
+            // The head's spill past c0 is overwritten by the row's codes, the tail's by the
+            // next row or it lands in the buffer's slack.
             let zero_fill = |s: &mut Self, from: ir::Value, to: ir::Value| {
-                s.loop_range(from, to, one, &mut |s: &mut Self, c| {
-                    let e = s.fb.ins().iadd(trow, c);
-                    let a = s.elem_addr(obase, e, bytes);
-                    s.store_code(d, zero32, a);
-                });
+                let e = s.fb.ins().iadd(trow, from);
+                let a = s.elem_addr(obase, e, bytes);
+                let count = s.fb.ins().isub(to, from);
+                s.fill_codes(d, zero32, a, count);
             };
             zero_fill(s, z, c0);
             let gptr = s.global_ptr(g);
@@ -1355,11 +1666,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                     let w = s.fb.ins().ushr(w, sh);
                     let e = s.fb.ins().iadd(trow, c);
                     let out = s.elem_addr(obase, e, bytes);
-                    for j in 0..8 {
-                        let x = if j == 0 { w } else { s.fb.ins().ushr_imm_u(w, j * i64::from(bits)) };
-                        let x = s.fb.ins().band_imm_u(x, mask(bits));
-                        s.fb.ins().istore8(mf(), x, out, j as i32);
-                    }
+                    let spread = s.spread_codes(w, bits);
+                    s.fb.ins().store(mf(), spread, out, 0);
                 });
                 end
             } else {
@@ -1374,6 +1682,24 @@ impl<'a, 'f> Lower<'a, 'f> {
             });
             zero_fill(s, c1, sl);
         });
+    }
+
+    /// Eight `bits`-bit codes packed at the bottom of `w` spread to one per byte (code j in
+    /// byte j), by halving: codes 4..8 move up to bit 32, then 2..4 of each half to bit 16,
+    /// then the odd ones to bit 8 — fifteen operations and one store instead of eight of each.
+    fn spread_codes(&mut self, w: ir::Value, bits: u32) -> ir::Value {
+        let b = i64::from(bits);
+        let rep = |m: i64, stride: u32, count: u32| (0..count).fold(0i64, |acc, i| acc | (m << (stride * i)));
+        let mut x = w;
+        for (codes, target) in [(4i64, 32u32), (2, 16), (1, 8)] {
+            let field = rep(mask((codes * b) as u32), target * 2, 32 / target);
+            let lo = self.fb.ins().band_imm_u(x, field);
+            let hi = self.fb.ins().ushr_imm_u(x, codes * b);
+            let hi = self.fb.ins().band_imm_u(hi, field);
+            let hi = self.fb.ins().ishl_imm_u(hi, i64::from(target));
+            x = self.fb.ins().bor(lo, hi);
+        }
+        x
     }
 
     /// Writes the tile in scratch buffer `src` of `shape` into `g` at `offs`, skipping elements
@@ -1605,6 +1931,170 @@ impl<'a, 'f> Lower<'a, 'f> {
         });
     }
 
+    /// `dot` one row of `a` at a time, four elements per step, when the operands are integers
+    /// of at most 32 bits or `f32`/`f16`/`bf16` (whose code 0 is +0) and rows of `a` fill whole
+    /// 16-byte words (else `false`, and nothing is emitted). `b` is converted once; a row of
+    /// `a` whose codes are all 0 copies its accumulator row through (exact for integers; for
+    /// floats only when every `b` is finite and no accumulator of the row is −0 or NaN, see
+    /// [`Lower::dot`]), so a GEMV that pads m to 16 rows converts and multiplies one row.
+    #[allow(clippy::too_many_arguments)]
+    fn dot_rows(&mut self, int: bool, (m, kk, n): (usize, usize, usize), (ab, da): (u32, DType), (bb, db): (u32, DType), (cb, dc): (u32, DType), ob: u32) -> bool {
+        let operand_ok = |d: DType| if int { d.is_int() && d.bits() <= 32 } else { is_f32(d) || d == DType::F16 || is_bf16(d) };
+        let a_row_bytes = kk * container_bytes(da);
+        if !(operand_ok(da) && operand_ok(db) && a_row_bytes.is_multiple_of(16) && n.is_multiple_of(4) && kk.is_multiple_of(4)) {
+            return false;
+        }
+        let elem = if int { 4 } else { 8 };
+        let (arow, bconv, accrow) = (self.alloc(kk * elem), self.alloc(kk * n * elem), self.alloc(n * elem));
+        let finite = if int {
+            None
+        } else {
+            let v = self.fb.declare_var(I32X4);
+            let ones = self.splat_i32(-1);
+            self.fb.def_var(v, ones);
+            Some(v)
+        };
+        let z = self.iconst(0);
+        self.convert_x4(bb, z, db, bconv, kk * n, int, finite);
+        let b_finite = finite.map(|v| {
+            let v = self.fb.use_var(v);
+            self.fb.ins().vall_true(v)
+        });
+        let lanes = 16 / elem;
+        let vecs = if n >= 8 * lanes { 8 } else { 4 };
+        let block = vecs * lanes;
+        let nblocks = n / block;
+        let rest_vecs = (n % block) / lanes;
+        let scalar_from = nblocks * block + rest_vecs * lanes;
+        self.loop_n(m, &mut |s: &mut Self, row| {
+            let a_off = s.fb.ins().imul_imm_s(row, a_row_bytes as i64);
+            let any = s.any_bits_x4(ab, a_off, a_row_bytes / 16);
+            let a_zero = s.fb.ins().icmp_imm_s(IntCC::Equal, any, 0);
+            let c_off = s.fb.ins().imul_imm_s(row, (n * 4) as i64);
+            let skip = match b_finite {
+                None => a_zero,
+                Some(b_finite) => {
+                    // The accumulator row's f32 codes: none NaN (|bits| > Inf) and none −0.
+                    let ok = s.fb.declare_var(I32X4);
+                    let ones = s.splat_i32(-1);
+                    s.fb.def_var(ok, ones);
+                    let cbase = s.addr(cb);
+                    let cbase = s.fb.ins().iadd(cbase, c_off);
+                    s.loop_n(n / 4, &mut |s: &mut Self, e| {
+                        let a = s.elem_addr(cbase, e, 16);
+                        let bits = s.fb.ins().load(I32X4, mf(), a, 0);
+                        let abs_m = s.splat_i32(0x7FFF_FFFF);
+                        let abs = s.fb.ins().band(bits, abs_m);
+                        let inf = s.splat_i32(0x7F80_0000);
+                        let not_nan = s.fb.ins().icmp(IntCC::UnsignedLessThanOrEqual, abs, inf);
+                        let nz = s.splat_i32(0x8000_0000u32 as i64);
+                        let neg_zero = s.fb.ins().icmp(IntCC::Equal, bits, nz);
+                        let good = s.fb.ins().band_not(not_nan, neg_zero);
+                        let cur = s.fb.use_var(ok);
+                        let next = s.fb.ins().band(cur, good);
+                        s.fb.def_var(ok, next);
+                    });
+                    let ok = s.fb.use_var(ok);
+                    let c_ok = s.fb.ins().vall_true(ok);
+                    let both = s.fb.ins().band(a_zero, b_finite);
+                    s.fb.ins().band(both, c_ok)
+                }
+            };
+            let (cbase, obase) = (s.addr(cb), s.addr(ob));
+            let (crow, orow) = (s.fb.ins().iadd(cbase, c_off), s.fb.ins().iadd(obase, c_off));
+            let (skip_blk, work, join) = (s.fb.create_block(), s.fb.create_block(), s.fb.create_block());
+            s.fb.ins().brif(skip, skip_blk, &[], work, &[]);
+            s.fb.switch_to_block(skip_blk);
+            s.fb.seal_block(skip_blk);
+            // The accumulator row's codes pass through (f32 bits, or i32 already masked).
+            s.loop_n(n / 4, &mut |s: &mut Self, e| {
+                let from = s.elem_addr(crow, e, 16);
+                let v = s.fb.ins().load(I32X4, mf(), from, 0);
+                let to = s.elem_addr(orow, e, 16);
+                s.fb.ins().store(mf(), v, to, 0);
+            });
+            s.fb.ins().jump(join, &[]);
+            s.fb.switch_to_block(work);
+            s.fb.seal_block(work);
+            let a_first = s.fb.ins().imul_imm_s(row, kk as i64);
+            s.convert_x4(ab, a_first, da, arow, kk, int, None);
+            let c_first = s.fb.ins().imul_imm_s(row, n as i64);
+            s.convert_x4(cb, c_first, dc, accrow, n, int, None);
+            let row0 = s.iconst(0);
+            if nblocks > 0 {
+                s.loop_n(nblocks, &mut |s: &mut Self, q| {
+                    let col0 = s.fb.ins().imul_imm_s(q, block as i64);
+                    s.dot_cols(int, row0, col0, vecs, kk, n, arow, bconv, accrow);
+                });
+            }
+            if rest_vecs > 0 {
+                let col0 = s.iconst((nblocks * block) as i64);
+                s.dot_cols(int, row0, col0, rest_vecs, kk, n, arow, bconv, accrow);
+            }
+            for col in scalar_from..n {
+                let col0 = s.iconst(col as i64);
+                s.dot_cols(int, row0, col0, 0, kk, n, arow, bconv, accrow);
+            }
+            // Back to codes: i32 masked to the accumulator's width, or f32 bits.
+            let abase = s.addr(accrow);
+            s.loop_n(n / 4, &mut |s: &mut Self, e| {
+                let a = s.elem_addr(abase, e, 4 * elem);
+                let o = s.elem_addr(orow, e, 16);
+                let v = if int {
+                    let v = s.fb.ins().load(I32X4, mf(), a, 0);
+                    s.i32x4_mask(v, dc.bits())
+                } else {
+                    let lo = s.fb.ins().load(F64X2, mf(), a, 0);
+                    let hi = s.fb.ins().load(F64X2, mf(), a, 16);
+                    let lo = s.fb.ins().fvdemote(lo);
+                    let hi = s.fb.ins().fvdemote(hi);
+                    s.shuffle_bytes(lo, hi, &[0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23])
+                };
+                s.fb.ins().store(mf(), v, o, 0);
+            });
+            s.fb.ins().jump(join, &[]);
+            s.fb.switch_to_block(join);
+            s.fb.seal_block(join);
+        });
+        true
+    }
+
+    /// Converts `n` (a multiple of 4) elements of the tile at `src` (of `d`), from element
+    /// `first`, to `dst` in the accumulation form of `dot`, four at a time: `i32` values for
+    /// integers of at most 32 bits, or exact f64 for `f32`, `f16`, `bf16` (decoded as
+    /// [`Lower::decode`] does). With `finite`, ANDs into it the lanes' "not Inf or NaN".
+    #[allow(clippy::too_many_arguments)]
+    fn convert_x4(&mut self, src: u32, first: ir::Value, d: DType, dst: u32, n: usize, int: bool, finite: Option<Variable>) {
+        let sbase = self.addr(src);
+        let sbase = self.elem_addr(sbase, first, container_bytes(d));
+        let dbase = self.addr(dst);
+        self.loop_n(n / 4, &mut |s: &mut Self, e| {
+            let a = s.elem_addr(sbase, e, 4 * container_bytes(d));
+            let v = s.load_x4(d, a);
+            if int {
+                let o = s.elem_addr(dbase, e, 16);
+                s.fb.ins().store(mf(), v, o, 0);
+            } else {
+                if let Some(fin) = finite {
+                    let bits = s.vcast(I32X4, v);
+                    let abs_m = s.splat_i32(0x7FFF_FFFF);
+                    let abs = s.fb.ins().band(bits, abs_m);
+                    let inf = s.splat_i32(0x7F80_0000);
+                    let ok = s.fb.ins().icmp(IntCC::UnsignedLessThan, abs, inf);
+                    let cur = s.fb.use_var(fin);
+                    let next = s.fb.ins().band(cur, ok);
+                    s.fb.def_var(fin, next);
+                }
+                let o = s.elem_addr(dbase, e, 32);
+                let lo = s.fb.ins().fvpromote_low(v);
+                let high = s.shuffle_bytes(v, v, &[8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]);
+                let hi = s.fb.ins().fvpromote_low(high);
+                s.fb.ins().store(mf(), lo, o, 0);
+                s.fb.ins().store(mf(), hi, o, 16);
+            }
+        });
+    }
+
     fn dot(&mut self, i: Inst, a: Value, b: Value, c: Value) -> Result<(), LowerError> {
         let k = self.k;
         let r = k.insts[i].result.expect("dot has a result");
@@ -1616,22 +2106,35 @@ impl<'a, 'f> Lower<'a, 'f> {
         if int && container_bytes(dc) != 4 || !int && !is_f32(dc) {
             return Err(LowerError::Unsupported(format!("`dot` accumulating into `{dc}`")));
         }
+        if self.dot_rows(int, (m, kk, n), (ab, da), (bb, db), (cb, dc), ob) {
+            return Ok(());
+        }
         // Operands converted once to the accumulation form (i32, or f64 holding exact values),
         // so the inner loop is loads and vector multiply-adds.
         let elem = if int { 4 } else { 8 };
         let (aconv, bconv, acc) = (self.alloc(m * kk * elem), self.alloc(kk * n * elem), self.alloc(m * n * elem));
+        // Four elements at a time where every tile allows it (the checks below then read pairs).
+        let vec = kk.is_multiple_of(2) && n.is_multiple_of(4) && (m * kk).is_multiple_of(4);
         let conv: &mut dyn FnMut(&mut Self, ir::Value) -> ir::Value = if int { &mut |s: &mut Self, v| s.fb.ins().ireduce(I32, v) } else { &mut |_, v| v };
-        self.convert_tile(ab, da, aconv, m * kk, conv, elem);
-        self.convert_tile(bb, db, bconv, kk * n, conv, elem);
-        if int {
-            self.convert_tile(cb, dc, acc, m * n, &mut |s: &mut Self, v| s.fb.ins().ireduce(I32, v), 4);
-        } else {
-            self.convert_tile(cb, dc, acc, m * n, &mut |s: &mut Self, v| s.round_float(DType::F32, v), 8);
+        for (src, d, dst, count) in [(ab, da, aconv, m * kk), (bb, db, bconv, kk * n)] {
+            if !(vec && self.convert_tile_x4(src, d, dst, count, int)) {
+                self.convert_tile(src, d, dst, count, conv, elem);
+            }
         }
-        // Output columns in register blocks of up to 4 vectors; each output element still sums
+        // The f32 accumulator decodes exactly (`round_float` to f32 of an f32 is the identity).
+        if !(vec && self.convert_tile_x4(cb, dc, acc, m * n, int)) {
+            if int {
+                self.convert_tile(cb, dc, acc, m * n, &mut |s: &mut Self, v| s.fb.ins().ireduce(I32, v), 4);
+            } else {
+                self.convert_tile(cb, dc, acc, m * n, &mut |s: &mut Self, v| s.round_float(DType::F32, v), 8);
+            }
+        }
+        // Output columns in register blocks of up to 8 vectors (independent dependency chains
+        // that hide the latency of add, demote and promote); each output element still sums
         // its products in k order (which only matters for floats).
         let lanes = 16 / elem;
-        let block = 4 * lanes;
+        let vecs = if n >= 8 * lanes { 8 } else { 4 };
+        let block = vecs * lanes;
         let nblocks = n / block;
         let rest_vecs = (n % block) / lanes;
         let scalar_from = nblocks * block + rest_vecs * lanes;
@@ -1640,30 +2143,58 @@ impl<'a, 'f> Lower<'a, 'f> {
         // integers this is exact outright (`acc + 0·b = acc`). For floats the row must be all
         // +0 codes, every `b` finite (so each product is ±0, never NaN) and no accumulator of
         // the row −0 or NaN: then `f32(acc + ±0) = acc` at every step, `+0 + −0` included.
-        let b_finite = if int { None } else { Some(self.tile_all(bconv, kk * n, &mut |s: &mut Self, v| s.f64_is_finite(v))) };
+        let b_finite = if int {
+            None
+        } else if vec {
+            Some(self.all_x2(bconv, None, kk * n, &mut |s: &mut Self, v| {
+                let ax = s.fb.ins().fabs(v);
+                let inf = s.fb.ins().f64const(f64::INFINITY);
+                let inf = s.fb.ins().splat(F64X2, inf);
+                s.fb.ins().fcmp(FloatCC::LessThan, ax, inf)
+            }))
+        } else {
+            Some(self.tile_all(bconv, kk * n, &mut |s: &mut Self, v| s.f64_is_finite(v)))
+        };
         let zero_bits = self.iconst(0);
         self.loop_n(m, &mut |s: &mut Self, row| {
             let a_row = s.fb.ins().imul_imm_s(row, (kk * elem) as i64);
-            let a_zero = s.row_all(aconv, a_row, kk, elem, &mut |s: &mut Self, a| {
-                if int {
-                    let v = s.fb.ins().load(I32, mf(), a, 0);
-                    s.fb.ins().icmp_imm_s(IntCC::Equal, v, 0)
-                } else {
-                    let v = s.fb.ins().load(I64, mf(), a, 0);
-                    s.fb.ins().icmp(IntCC::Equal, v, zero_bits)
-                }
-            });
+            let a_zero = if vec {
+                // All elements zero ⇔ the OR of their bits is zero (i32 values or f64 +0).
+                let any = s.any_bits_x4(aconv, a_row, kk * elem / 16);
+                s.fb.ins().icmp_imm_s(IntCC::Equal, any, 0)
+            } else {
+                s.row_all(aconv, a_row, kk, elem, &mut |s: &mut Self, a| {
+                    if int {
+                        let v = s.fb.ins().load(I32, mf(), a, 0);
+                        s.fb.ins().icmp_imm_s(IntCC::Equal, v, 0)
+                    } else {
+                        let v = s.fb.ins().load(I64, mf(), a, 0);
+                        s.fb.ins().icmp(IntCC::Equal, v, zero_bits)
+                    }
+                })
+            };
             let skip = match b_finite {
                 None => a_zero,
                 Some(b_finite) => {
                     let c_row = s.fb.ins().imul_imm_s(row, (n * elem) as i64);
-                    let c_ok = s.row_all(acc, c_row, n, elem, &mut |s: &mut Self, a| {
-                        let v = s.fb.ins().load(F64, mf(), a, 0);
-                        let ordered = s.fb.ins().fcmp(FloatCC::Ordered, v, v);
-                        let bits = s.fb.ins().bitcast(I64, MemFlagsData::new(), v);
-                        let not_neg_zero = s.fb.ins().icmp_imm_s(IntCC::NotEqual, bits, i64::MIN);
-                        s.fb.ins().band(ordered, not_neg_zero)
-                    });
+                    let c_ok = if vec {
+                        s.all_x2(acc, Some(c_row), n, &mut |s: &mut Self, v| {
+                            let ordered = s.fb.ins().fcmp(FloatCC::Ordered, v, v);
+                            let bits = s.vcast(I64X2, v);
+                            let nz = s.fb.ins().iconst(I64, i64::MIN);
+                            let nz = s.fb.ins().splat(I64X2, nz);
+                            let neg_zero = s.fb.ins().icmp(IntCC::Equal, bits, nz);
+                            s.fb.ins().band_not(ordered, neg_zero)
+                        })
+                    } else {
+                        s.row_all(acc, c_row, n, elem, &mut |s: &mut Self, a| {
+                            let v = s.fb.ins().load(F64, mf(), a, 0);
+                            let ordered = s.fb.ins().fcmp(FloatCC::Ordered, v, v);
+                            let bits = s.fb.ins().bitcast(I64, MemFlagsData::new(), v);
+                            let not_neg_zero = s.fb.ins().icmp_imm_s(IntCC::NotEqual, bits, i64::MIN);
+                            s.fb.ins().band(ordered, not_neg_zero)
+                        })
+                    };
                     let both = s.fb.ins().band(a_zero, b_finite);
                     s.fb.ins().band(both, c_ok)
                 }
@@ -1675,7 +2206,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             if nblocks > 0 {
                 s.loop_n(nblocks, &mut |s: &mut Self, q| {
                     let col0 = s.fb.ins().imul_imm_s(q, block as i64);
-                    s.dot_cols(int, row, col0, 4, kk, n, aconv, bconv, acc);
+                    s.dot_cols(int, row, col0, vecs, kk, n, aconv, bconv, acc);
                 });
             }
             if rest_vecs > 0 {
@@ -1692,6 +2223,24 @@ impl<'a, 'f> Lower<'a, 'f> {
         });
         // Back to codes: i32 masked to the accumulator's width, or f32 bits.
         let (abase, obase) = (self.addr(acc), self.addr(ob));
+        if vec {
+            self.loop_n(m * n / 4, &mut |s: &mut Self, e| {
+                let a = s.elem_addr(abase, e, 4 * elem);
+                let o = s.elem_addr(obase, e, 16);
+                let v = if int {
+                    let v = s.fb.ins().load(I32X4, mf(), a, 0);
+                    s.i32x4_mask(v, dc.bits())
+                } else {
+                    let lo = s.fb.ins().load(F64X2, mf(), a, 0);
+                    let hi = s.fb.ins().load(F64X2, mf(), a, 16);
+                    let lo = s.fb.ins().fvdemote(lo);
+                    let hi = s.fb.ins().fvdemote(hi);
+                    s.shuffle_bytes(lo, hi, &[0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23])
+                };
+                s.fb.ins().store(mf(), v, o, 0);
+            });
+            return Ok(());
+        }
         self.loop_n(m * n, &mut |s: &mut Self, e| {
             let a = s.elem_addr(abase, e, elem);
             let o = s.elem_addr(obase, e, 4);
@@ -1706,6 +2255,77 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
         });
         Ok(())
+    }
+
+    /// `shuffle` of the bytes of two 128-bit vectors (`0..16` from `a`, `16..32` from `b`),
+    /// in `a`'s type.
+    fn shuffle_bytes(&mut self, a: ir::Value, b: ir::Value, lanes: &[u8; 16]) -> ir::Value {
+        let ty = self.fb.func.dfg.value_type(a);
+        let (x, y) = (self.vcast(I8X16, a), self.vcast(I8X16, b));
+        let mask = self.fb.func.dfg.immediates.push(ir::ConstantData::from(lanes.to_vec()));
+        let r = self.fb.ins().shuffle(x, y, mask);
+        self.vcast(ty, r)
+    }
+
+    /// Converts `n` (a multiple of 4) elements of the tile at `src` (of `d`) to `dst` in the
+    /// accumulation form of `dot`, four at a time: `i32` values for integers, or f64 (exact)
+    /// for `f32`, `f16`, `bf16` (decoded as [`Lower::decode`] does). `false` (nothing emitted)
+    /// for other types.
+    fn convert_tile_x4(&mut self, src: u32, d: DType, dst: u32, n: usize, int: bool) -> bool {
+        let ok = if int { d.is_int() && d.bits() <= 32 } else { is_f32(d) || d == DType::F16 || is_bf16(d) };
+        if !ok || !n.is_multiple_of(4) {
+            return false;
+        }
+        let z = self.iconst(0);
+        self.convert_x4(src, z, d, dst, n, int, None);
+        true
+    }
+
+    /// The OR of the `words` 128-bit words at scratch offset `buf` + the byte offset `start`,
+    /// folded to an `i64`.
+    fn any_bits_x4(&mut self, buf: u32, start: ir::Value, words: usize) -> ir::Value {
+        let acc = self.fb.declare_var(I64X2);
+        let z = self.iconst(0);
+        let zv = self.fb.ins().splat(I64X2, z);
+        self.fb.def_var(acc, zv);
+        let base = self.addr(buf);
+        let base = self.fb.ins().iadd(base, start);
+        self.loop_n(words, &mut |s: &mut Self, e| {
+            let a = s.elem_addr(base, e, 16);
+            let v = s.fb.ins().load(I64X2, mf(), a, 0);
+            let cur = s.fb.use_var(acc);
+            let next = s.fb.ins().bor(cur, v);
+            s.fb.def_var(acc, next);
+        });
+        let v = self.fb.use_var(acc);
+        let lo = self.fb.ins().extractlane(v, 0);
+        let hi = self.fb.ins().extractlane(v, 1);
+        self.fb.ins().bor(lo, hi)
+    }
+
+    /// Whether `pred(pair)` (an `i64x2` or `f64x2` lane mask) holds for every one of the `n`
+    /// (even) f64 values at scratch offset `buf` (+ the byte offset `start`), two at a time.
+    fn all_x2(&mut self, buf: u32, start: Option<ir::Value>, n: usize, pred: &mut dyn FnMut(&mut Self, ir::Value) -> ir::Value) -> ir::Value {
+        let acc = self.fb.declare_var(I64X2);
+        let ones = self.iconst(-1);
+        let ones = self.fb.ins().splat(I64X2, ones);
+        self.fb.def_var(acc, ones);
+        let base = self.addr(buf);
+        let base = match start {
+            Some(st) => self.fb.ins().iadd(base, st),
+            None => base,
+        };
+        self.loop_n(n / 2, &mut |s: &mut Self, e| {
+            let a = s.elem_addr(base, e, 16);
+            let v = s.fb.ins().load(F64X2, mf(), a, 0);
+            let ok = pred(s, v);
+            let ok = s.vcast(I64X2, ok);
+            let cur = s.fb.use_var(acc);
+            let next = s.fb.ins().band(cur, ok);
+            s.fb.def_var(acc, next);
+        });
+        let v = self.fb.use_var(acc);
+        self.fb.ins().vall_true(v)
     }
 
     /// Whether `pred(address)` (an `i8` truth) holds for the `n` elements of `elem` bytes at
@@ -1814,13 +2434,48 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 }
 
-/// An elementwise operation [`Lower::vector_f32`] computes on four elements at once.
+/// An elementwise operation [`Lower::vector_ew`] computes on four elements at once.
 #[derive(Clone, Copy)]
 enum VecOp {
-    /// `f32` `+ − × ÷`.
-    Binary(BinaryOp),
-    /// An integer of at most 31 bits cast to `f32`, nearest-even.
-    IntToF32,
+    /// `f32` `+ − × ÷` in `f32` arithmetic: equal to the interpreter's f64 operation rounded
+    /// once to f32 (53 ≥ 2·24 + 2 bits, so the double rounding is innocuous, subnormal and
+    /// overflowing results included; x86 gives NaN results the same sign in both widths, and
+    /// they are made the canonical NaN as `encode` does).
+    FBinary(BinaryOp),
+    /// To `f32`, nearest-even: an integer of at most 31 bits or an `i32` (one rounding, as
+    /// through the exact f64), or an `f16`/`bf16` (exact; saturating makes ±Inf ±max).
+    ToF32 { saturate: bool },
+    /// `f32` to `f16`/`bf16`, nearest-even (one rounding of an exact value); saturating makes
+    /// overflow and ±Inf ±max, NaN stays NaN.
+    F32ToHalf { saturate: bool },
+    /// Integer `+ − × & | ^` whose operands and result have at most 32 bits: the low 32 bits
+    /// of the interpreter's i64 result depend only on the operands' low 32 bits.
+    IBinary(BinaryOp),
+    /// Integer to integer: masked, or clamped first (operands exact in `i32`, bounds too).
+    ICast { saturate: bool },
+}
+
+impl VecOp {
+    /// Whether this operation on operands of `ins` giving `out` is one of the exact cases.
+    fn applies(self, mut ins: impl Iterator<Item = DType>, out: DType) -> bool {
+        let int32 = |d: DType| d.is_int() && d.bits() <= 32;
+        // Integers whose values (not just low bits) fit an `i32` lane.
+        let exact_i32 = |d: DType| d.is_int() && (d.bits() <= 31 || d.is_signed() && d.bits() == 32);
+        let half = |d: DType| d == DType::F16 || is_bf16(d);
+        match self {
+            VecOp::FBinary(op) => matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div) && is_f32(out) && ins.all(is_f32),
+            VecOp::ToF32 { .. } => is_f32(out) && ins.next().is_some_and(|d| exact_i32(d) || half(d)),
+            VecOp::F32ToHalf { .. } => half(out) && ins.all(is_f32),
+            VecOp::IBinary(op) => matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::And | BinaryOp::Or | BinaryOp::Xor) && int32(out) && ins.all(int32),
+            VecOp::ICast { saturate: false } => int32(out) && ins.next().is_some_and(int32),
+            VecOp::ICast { saturate: true } => exact_i32(out) && ins.next().is_some_and(exact_i32),
+        }
+    }
+}
+
+/// The smallest and largest value of integer type `d`.
+fn int_range(d: DType) -> (i64, i64) {
+    if d.is_signed() { (-(1i64 << (d.bits() - 1)), (1i64 << (d.bits() - 1)) - 1) } else { (0, mask(d.bits())) }
 }
 
 /// What an elementwise closure takes and gives.

@@ -12,7 +12,8 @@ fn clif_text_is_the_block_function() {
     assert!(text.starts_with("; tilc CPU block function of `gemm_w3a8`"), "{}", &text[..200.min(text.len())]);
     assert!(text.contains("function u0:0(i64, i64, i64, i64, i64, i64) -> i64"), "signature missing");
     assert!(text.contains("i32x4"), "the integer dot should be vectorised");
-    assert!(text.contains("call fn"), "f16 scales decode through a helper call");
+    assert!(text.contains("f32x4"), "the f16 casts should run four at a time");
+    assert!(!text.contains("call fn"), "every operation of gemm_w3a8 is native, f16 encoding included");
 }
 
 #[test]

@@ -48,7 +48,7 @@ fn f32_codes(n: usize, rng: &mut SplitMix64) -> Vec<u64> {
     (0..n)
         .map(|_| {
             let r = rng.next_u64();
-            if r % 3 == 0 { u64::from(F32_EDGES[(r >> 8) as usize % F32_EDGES.len()]) } else { (r >> 16) & 0xFFFF_FFFF }
+            if r.is_multiple_of(3) { u64::from(F32_EDGES[(r >> 8) as usize % F32_EDGES.len()]) } else { (r >> 16) & 0xFFFF_FFFF }
         })
         .collect()
 }

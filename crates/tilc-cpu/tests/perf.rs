@@ -100,3 +100,35 @@ fn gemv_report() {
     let bytes = (kk * n * 3 / 8 + kk / 128 * n * 2) as f64;
     eprintln!("W3A8 GEMV m=1 k={kk} n={n}: {ms:.1} ms = {:.3} GB/s of weights; {} threads", bytes / ms / 1e6, rayon::current_num_threads());
 }
+
+/// Writes the Cranelift IR of the GEMV kernels to `$TILC_CLIF_DIR` (for reading hot loops).
+#[test]
+#[ignore = "debugging aid, not a check"]
+fn dump_gemv_clif() {
+    let Ok(dir) = std::env::var("TILC_CLIF_DIR") else { return };
+    let w4 = library("gemv.tl", "gemv_a16w", &["BN=64", "BK=64"]);
+    std::fs::write(format!("{dir}/gemv_a16w.clif"), tilc_cpu::emit_clif(&w4).expect("lowers")).expect("writes");
+    let w3 = example("gemm_w3a8.tl", "gemm_w3a8", &["BM=32"]);
+    std::fs::write(format!("{dir}/gemm_w3a8.clif"), tilc_cpu::emit_clif(&w3).expect("lowers")).expect("writes");
+}
+
+/// Writes the machine code of the GEMV kernels' block functions to `$TILC_CODE_DIR`, found
+/// through the perf map Cranelift's JIT writes (`objdump -D -b binary -m i386:x86-64`).
+#[test]
+#[ignore = "debugging aid, not a check"]
+fn dump_gemv_code() {
+    let Ok(dir) = std::env::var("TILC_CODE_DIR") else { return };
+    let w4 = library("gemv.tl", "gemv_a16w", &["BN=64", "BK=64"]);
+    let w3 = example("gemm_w3a8.tl", "gemm_w3a8", &["BM=32"]);
+    let kernels = [compile(&w4), compile(&w3)];
+    let map = std::fs::read_to_string(format!("/tmp/perf-{}.map", std::process::id())).expect("a perf map (run under perf)");
+    for line in map.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(addr), Some(size), Some(name)) = (f.next(), f.next(), f.next()) else { continue };
+        let (addr, size) = (usize::from_str_radix(addr, 16).expect("hex"), usize::from_str_radix(size, 16).expect("hex"));
+        // SAFETY: the map names code of the kernels compiled above, still alive.
+        let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, size) };
+        std::fs::write(format!("{dir}/{name}.bin"), bytes).expect("writes");
+    }
+    drop(kernels);
+}

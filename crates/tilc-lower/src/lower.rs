@@ -1477,11 +1477,12 @@ impl Lx<'_> {
                     _ => format!("{} 32-bit accesses", run_bits / 32),
                 };
                 self.info.global_loads.push(format!(
-                    "{} : {}{} — {} elements per thread in runs of {v}: {access} per run when the row length and column offset are multiples of {v}, else one {scalar_width}-bit access per element",
+                    "{} : {}{} — {} elements per thread in runs of {v}: {access} per run when the row length and column offset are multiples of {v}, else the {} aligned 32-bit words covering the run, funnel-shifted",
                     self.k.globals[g].name,
                     d,
                     vm::ShapeDisplay(shape),
                     map.slots,
+                    words_per_run + 1,
                 ));
                 let mut codes = Vec::with_capacity(map.slots);
                 for run in res.chunks(words_per_run) {
