@@ -2021,20 +2021,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             let c_first = s.fb.ins().imul_imm_s(row, n as i64);
             s.convert_x4(cb, c_first, dc, accrow, n, int, None);
             let row0 = s.iconst(0);
-            if nblocks > 0 {
-                s.loop_n(nblocks, &mut |s: &mut Self, q| {
-                    let col0 = s.fb.ins().imul_imm_s(q, block as i64);
-                    s.dot_cols(int, row0, col0, vecs, kk, n, arow, bconv, accrow);
-                });
-            }
-            if rest_vecs > 0 {
-                let col0 = s.iconst((nblocks * block) as i64);
-                s.dot_cols(int, row0, col0, rest_vecs, kk, n, arow, bconv, accrow);
-            }
-            for col in scalar_from..n {
-                let col0 = s.iconst(col as i64);
-                s.dot_cols(int, row0, col0, 0, kk, n, arow, bconv, accrow);
-            }
+            s.dot_row(int, row0, (vecs, block, nblocks, rest_vecs, scalar_from), kk, n, arow, bconv, accrow);
             // Back to codes: i32 masked to the accumulator's width, or f32 bits.
             let abase = s.addr(accrow);
             s.loop_n(n / 4, &mut |s: &mut Self, e| {
@@ -2203,20 +2190,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             s.fb.ins().brif(skip, join, &[], work, &[]);
             s.fb.switch_to_block(work);
             s.fb.seal_block(work);
-            if nblocks > 0 {
-                s.loop_n(nblocks, &mut |s: &mut Self, q| {
-                    let col0 = s.fb.ins().imul_imm_s(q, block as i64);
-                    s.dot_cols(int, row, col0, vecs, kk, n, aconv, bconv, acc);
-                });
-            }
-            if rest_vecs > 0 {
-                let col0 = s.iconst((nblocks * block) as i64);
-                s.dot_cols(int, row, col0, rest_vecs, kk, n, aconv, bconv, acc);
-            }
-            for col in scalar_from..n {
-                let col0 = s.iconst(col as i64);
-                s.dot_cols(int, row, col0, 0, kk, n, aconv, bconv, acc);
-            }
+            s.dot_row(int, row, (vecs, block, nblocks, rest_vecs, scalar_from), kk, n, aconv, bconv, acc);
             s.fb.ins().jump(join, &[]);
             s.fb.switch_to_block(join);
             s.fb.seal_block(join);
@@ -2360,6 +2334,26 @@ impl<'a, 'f> Lower<'a, 'f> {
         let ax = self.fb.ins().fabs(x);
         let inf = self.fb.ins().f64const(f64::INFINITY);
         self.fb.ins().fcmp(FloatCC::LessThan, ax, inf)
+    }
+
+    /// One row of a `dot`: the columns in blocks of `vecs` vectors (a loop of `nblocks`), then
+    /// the `rest_vecs` vectors left, then the columns from `scalar_from` one at a time.
+    #[allow(clippy::too_many_arguments)]
+    fn dot_row(&mut self, int: bool, row: ir::Value, (vecs, block, nblocks, rest_vecs, scalar_from): (usize, usize, usize, usize, usize), kk: usize, n: usize, aconv: u32, bconv: u32, acc: u32) {
+        if nblocks > 0 {
+            self.loop_n(nblocks, &mut |s: &mut Self, q| {
+                let col0 = s.fb.ins().imul_imm_s(q, block as i64);
+                s.dot_cols(int, row, col0, vecs, kk, n, aconv, bconv, acc);
+            });
+        }
+        if rest_vecs > 0 {
+            let col0 = self.iconst((nblocks * block) as i64);
+            self.dot_cols(int, row, col0, rest_vecs, kk, n, aconv, bconv, acc);
+        }
+        for col in scalar_from..n {
+            let col0 = self.iconst(col as i64);
+            self.dot_cols(int, row, col0, 0, kk, n, aconv, bconv, acc);
+        }
     }
 
     /// Accumulates `a[row, :] · b[:, col0 ..]` into `acc[row, col0 ..]` for `nvec` vectors of
