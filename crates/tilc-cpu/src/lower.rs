@@ -2024,21 +2024,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             s.dot_row(int, row0, (vecs, block, nblocks, rest_vecs, scalar_from), kk, n, arow, bconv, accrow);
             // Back to codes: i32 masked to the accumulator's width, or f32 bits.
             let abase = s.addr(accrow);
-            s.loop_n(n / 4, &mut |s: &mut Self, e| {
-                let a = s.elem_addr(abase, e, 4 * elem);
-                let o = s.elem_addr(orow, e, 16);
-                let v = if int {
-                    let v = s.fb.ins().load(I32X4, mf(), a, 0);
-                    s.i32x4_mask(v, dc.bits())
-                } else {
-                    let lo = s.fb.ins().load(F64X2, mf(), a, 0);
-                    let hi = s.fb.ins().load(F64X2, mf(), a, 16);
-                    let lo = s.fb.ins().fvdemote(lo);
-                    let hi = s.fb.ins().fvdemote(hi);
-                    s.shuffle_bytes(lo, hi, &[0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23])
-                };
-                s.fb.ins().store(mf(), v, o, 0);
-            });
+            s.accumulators_to_codes(int, dc.bits(), elem, abase, orow, n / 4);
             s.fb.ins().jump(join, &[]);
             s.fb.switch_to_block(join);
             s.fb.seal_block(join);
@@ -2198,21 +2184,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         // Back to codes: i32 masked to the accumulator's width, or f32 bits.
         let (abase, obase) = (self.addr(acc), self.addr(ob));
         if vec {
-            self.loop_n(m * n / 4, &mut |s: &mut Self, e| {
-                let a = s.elem_addr(abase, e, 4 * elem);
-                let o = s.elem_addr(obase, e, 16);
-                let v = if int {
-                    let v = s.fb.ins().load(I32X4, mf(), a, 0);
-                    s.i32x4_mask(v, dc.bits())
-                } else {
-                    let lo = s.fb.ins().load(F64X2, mf(), a, 0);
-                    let hi = s.fb.ins().load(F64X2, mf(), a, 16);
-                    let lo = s.fb.ins().fvdemote(lo);
-                    let hi = s.fb.ins().fvdemote(hi);
-                    s.shuffle_bytes(lo, hi, &[0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23])
-                };
-                s.fb.ins().store(mf(), v, o, 0);
-            });
+            self.accumulators_to_codes(int, dc.bits(), elem, abase, obase, m * n / 4);
             return Ok(());
         }
         self.loop_n(m * n, &mut |s: &mut Self, e| {
@@ -2334,6 +2306,26 @@ impl<'a, 'f> Lower<'a, 'f> {
         let ax = self.fb.ins().fabs(x);
         let inf = self.fb.ins().f64const(f64::INFINITY);
         self.fb.ins().fcmp(FloatCC::LessThan, ax, inf)
+    }
+
+    /// Writes `groups` × 4 accumulators at `abase` (i32, or f64 of `elem` bytes) back as codes at
+    /// `obase`: i32 masked to the accumulator's `bits`, or f64 demoted to f32 bits.
+    fn accumulators_to_codes(&mut self, int: bool, bits: u32, elem: usize, abase: ir::Value, obase: ir::Value, groups: usize) {
+        self.loop_n(groups, &mut |s: &mut Self, e| {
+            let a = s.elem_addr(abase, e, 4 * elem);
+            let o = s.elem_addr(obase, e, 16);
+            let v = if int {
+                let v = s.fb.ins().load(I32X4, mf(), a, 0);
+                s.i32x4_mask(v, bits)
+            } else {
+                let lo = s.fb.ins().load(F64X2, mf(), a, 0);
+                let hi = s.fb.ins().load(F64X2, mf(), a, 16);
+                let lo = s.fb.ins().fvdemote(lo);
+                let hi = s.fb.ins().fvdemote(hi);
+                s.shuffle_bytes(lo, hi, &[0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23])
+            };
+            s.fb.ins().store(mf(), v, o, 0);
+        });
     }
 
     /// One row of a `dot`: the columns in blocks of `vecs` vectors (a loop of `nblocks`), then
