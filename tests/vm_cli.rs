@@ -113,3 +113,20 @@ fn build_wgmma_is_for_sm_90a() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--wgmma needs --target sm_90a"), "{err}");
 }
+
+/// `tilc build --tcgen05`: sm_100a with a 128-row tile prints the tensor-memory protocol; any
+/// other target is a usage error that says why.
+#[test]
+fn build_tcgen05_is_for_sm_100a() {
+    let args = ["build", "examples/gemm_w3a8.tl", "--target", "sm_100a", "--tcgen05", "-D", "BM=128", "-D", "BN=64", "--emit", "ptx"];
+    let out = tilc().args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ptx = String::from_utf8_lossy(&out.stdout);
+    for needle in ["tcgen05.alloc", "tcgen05.mma.cta_group::1.kind::i8", "tcgen05.commit", "tcgen05.ld.sync.aligned.32x32b", "tcgen05.dealloc"] {
+        assert!(ptx.contains(needle), "no {needle}");
+    }
+    let out = tilc().args(["build", "examples/gemm_w3a8.tl", "--target", "sm_90a", "--tcgen05"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--tcgen05 needs --target sm_100a"), "{err}");
+}

@@ -50,9 +50,39 @@ pub struct MmaPlan {
     pub c: RegisterLayout,
     /// The accumulator fragment, for the e-graph's factor query.
     pub c_atom: tilc_layout::LayoutExpr,
-    /// `Some(n)`: the dot runs as `wgmma` k-steps of 64 × `n` per warpgroup (warpgroups side by
-    /// side along n); `warps` is then (4, warpgroups) and `repeats` (1, n / 8, k-steps).
-    pub wgmma: Option<u16>,
+    /// Which tensor-core instructions run it.
+    pub engine: Engine,
+}
+
+/// The tensor-core instructions of an [`MmaPlan`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Warp-level `mma.sync` atoms (every target).
+    MmaSync,
+    /// `wgmma` k-steps of 64 × `slice` per warpgroup (sm_90a; warpgroups side by side along
+    /// n); `warps` is then (4, warpgroups) and `repeats` (1, slice / 8, k-steps).
+    Wgmma {
+        /// Columns per warpgroup.
+        slice: u16,
+    },
+    /// One `tcgen05.mma` k-step of 128 × n per k-step for the whole block, issued by one thread,
+    /// the accumulator in tensor memory (sm_100a); warpgroup `g` reads columns
+    /// `g · slice ..` back; `warps` is (4, warpgroups) and `repeats` (1, 1, k-steps).
+    Tcgen05 {
+        /// Columns each warpgroup reads back.
+        slice: u16,
+    },
+}
+
+/// Which tensor-core instructions layout inference may plan `dot`s for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Engines {
+    /// `mma.sync` (else `dot` runs on the generic shared-memory loop).
+    pub mma: bool,
+    /// `wgmma` where the tile fits, before `mma.sync`.
+    pub wgmma: bool,
+    /// `tcgen05.mma` where the tile fits, before `mma.sync`.
+    pub tcgen05: bool,
 }
 
 fn fits_s8(d: DType) -> bool {
@@ -141,7 +171,7 @@ pub fn mma_plan(a: DType, b: DType, c: DType, (m, k, n): (usize, usize, usize), 
         b: compose(&b_outer, &atom_b),
         c: c_layout,
         c_atom: frags.c,
-        wgmma: None,
+        engine: Engine::MmaSync,
     };
     [&plan.a, &plan.b, &plan.c].iter().all(|l| l.num_threads() == threads).then_some(plan)
 }
@@ -185,7 +215,49 @@ pub fn wgmma_plan(a: DType, b: DType, c: DType, (m, k, n): (usize, usize, usize)
         b: b_outer,
         c: c_layout,
         c_atom: frags.c,
-        wgmma: Some(slice as u16),
+        engine: Engine::Wgmma { slice: slice as u16 },
+    };
+    [&plan.a, &plan.b, &plan.c].iter().all(|l| l.num_threads() == threads).then_some(plan)
+}
+
+/// The `tcgen05` plan (sm_100a) for `a[m, k] · b[k, n] + c`: one 128-row tile, one
+/// `tcgen05.mma` of 128 × n per k-step (n a multiple of 16 up to 256) accumulating in tensor
+/// memory, where row `r` lives in lane `r`; warp `w` may read only lanes `32 · (w mod 4) ..`,
+/// so warpgroup `g` reads columns `g · slice ..` of its rows back with `tcgen05.ld.32x32b`:
+///
+/// ```text
+/// C = spatial(1, g) * spatial(4, 1) * tcgen05.ld.32x32b.x{slice}
+///   = spatial(1, g) * spatial(128, 1) * local(1, slice)
+/// ```
+///
+/// Operands are staged in shared memory for the tensor core; the A and B layouts recorded here
+/// (each thread's row of A, each warpgroup's columns of B) are bookkeeping only. `None` when
+/// the shapes do not fit.
+pub fn tcgen05_plan(a: DType, b: DType, c: DType, (m, k, n): (usize, usize, usize), threads: usize) -> Option<MmaPlan> {
+    let (kind, frag_kind) = select(a, b, c)?;
+    let (_, _, ak) = fragments::mma(frag_kind).mnk;
+    let groups = threads / 128;
+    if m != 128 || groups == 0 || threads % 128 != 0 || n % 16 != 0 || !(16..=256).contains(&n) || n % groups != 0 || k % ak != 0 {
+        return None;
+    }
+    let slice = n / groups;
+    if slice % 8 != 0 {
+        return None;
+    }
+    let c_layout = compose(&compose(&spatial(&[1, groups]), &spatial(&[128, 1])), &local(&[1, slice]));
+    let a_layout = compose(&compose(&RegisterLayout::replica(groups), &spatial(&[128, 1])), &local(&[1, k]));
+    let b_layout = compose(&compose(&spatial(&[1, groups]), &RegisterLayout::replica(128)), &local(&[k, slice]));
+    let c_atom = fragments::tcgen05_ld_32x32b(slice).or_else(|| fragments::tcgen05_ld_32x32b(1)).expect("x1 exists");
+    let plan = MmaPlan {
+        kind,
+        mnk: (128, n, ak),
+        warps: (4, groups),
+        repeats: (1, 1, k / ak),
+        a: a_layout,
+        b: b_layout,
+        c: c_layout,
+        c_atom,
+        engine: Engine::Tcgen05 { slice: slice as u16 },
     };
     [&plan.a, &plan.b, &plan.c].iter().all(|l| l.num_threads() == threads).then_some(plan)
 }
@@ -204,15 +276,16 @@ pub fn default_for(dtype: DType, shape: &[usize], threads: usize) -> RegisterLay
     default_layout(shape, threads, default_vector(dtype.bits(), shape[shape.len() - 1]))
 }
 
-/// Infers layouts for `k` on blocks of `threads` threads; `use_mma` allows tensor-core plans.
-pub fn infer(k: &vm::Kernel, threads: usize, use_mma: bool, use_wgmma: bool) -> Inferred {
+/// Infers layouts for `k` on blocks of `threads` threads; `engines` says which tensor-core
+/// plans `dot` may get.
+pub fn infer(k: &vm::Kernel, threads: usize, engines: Engines) -> Inferred {
     let mut inf = Inferred::default();
     // Layouts the author pinned win over every rule.
     let pinned: HashMap<vm::Value, RegisterLayout> = k.pinned_layouts.iter().filter(|p| p.layout.num_threads() == threads).map(|p| (p.value, p.layout.clone())).collect();
     let mut var_layout: HashMap<vm::Value, RegisterLayout> =
         pinned.iter().filter(|(v, _)| matches!(k.values[**v].def, vm::ValueDef::Var)).map(|(v, l)| (*v, l.clone())).collect();
     for _round in 0..4 {
-        let mut st = Round { k, threads, use_mma, use_wgmma, out: Inferred::default(), vars: &var_layout, assigned: HashMap::new(), pinned: &pinned };
+        let mut st = Round { k, threads, engines, out: Inferred::default(), vars: &var_layout, assigned: HashMap::new(), pinned: &pinned };
         st.body(&k.body);
         let mut next = var_layout.clone();
         for (var, layout) in &st.assigned {
@@ -235,8 +308,7 @@ pub fn infer(k: &vm::Kernel, threads: usize, use_mma: bool, use_wgmma: bool) -> 
 struct Round<'a> {
     k: &'a vm::Kernel,
     threads: usize,
-    use_mma: bool,
-    use_wgmma: bool,
+    engines: Engines,
     out: Inferred,
     /// Variable layouts decided by earlier rounds.
     vars: &'a HashMap<vm::Value, RegisterLayout>,
@@ -314,10 +386,11 @@ impl Round<'_> {
             InstKind::Dot { a, b, c } => {
                 let (ta, tb, tc) = (self.tile_type(*a).cloned(), self.tile_type(*b).cloned(), self.tile_type(*c).cloned());
                 match (ta, tb, tc) {
-                    (Some(ta), Some(tb), Some(tc)) if self.use_mma => {
-                        let mnk = (ta.shape[0], ta.shape[1], tb.shape[1]);
-                        let wgmma = if self.use_wgmma { wgmma_plan(ta.dtype, tb.dtype, tc.dtype, mnk, self.threads) } else { None };
-                        match wgmma.or_else(|| mma_plan(ta.dtype, tb.dtype, tc.dtype, mnk, self.threads)) {
+                    (Some(ta), Some(tb), Some(tc)) if self.engines.mma => {
+                        let (da, db, dc, mnk) = (ta.dtype, tb.dtype, tc.dtype, (ta.shape[0], ta.shape[1], tb.shape[1]));
+                        let wgmma = || if self.engines.wgmma { wgmma_plan(da, db, dc, mnk, self.threads) } else { None };
+                        let tcgen05 = || if self.engines.tcgen05 { tcgen05_plan(da, db, dc, mnk, self.threads) } else { None };
+                        match tcgen05().or_else(wgmma).or_else(|| mma_plan(da, db, dc, mnk, self.threads)) {
                             Some(plan) => {
                                 let c = plan.c.clone();
                                 self.out.mma.insert(i, plan);

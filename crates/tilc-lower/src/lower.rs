@@ -54,11 +54,15 @@ pub struct Options {
     /// Run `dot` on sm_90a's warpgroup `wgmma` where the tile fits (64 rows, whole
     /// warpgroups). Off by default: the PTX it prints has not yet run on a Hopper GPU.
     pub wgmma: bool,
+    /// Run `dot` on sm_100a's `tcgen05.mma` with the accumulator in tensor memory where the
+    /// tile fits (128 rows, n a multiple of 16 up to 256, whole warpgroups). Off by default:
+    /// the PTX it prints has not yet run on a Blackwell GPU.
+    pub tcgen05: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { mma: true, optimize: true, swizzle: true, wgmma: false }
+        Options { mma: true, optimize: true, swizzle: true, wgmma: false, tcgen05: false }
     }
 }
 
@@ -213,9 +217,10 @@ pub fn lower(k: &vm::Kernel, opts: &Options) -> R<Lowered> {
         shared_reuse: Default::default(),
         scratch_needed: 0,
         info: LoweringInfo { threads: threads as u32, ..LoweringInfo::default() },
-        inferred: crate::infer::infer(k, threads, opts.mma, opts.mma && opts.wgmma),
+        inferred: crate::infer::infer(k, threads, crate::infer::Engines { mma: opts.mma, wgmma: opts.mma && opts.wgmma, tcgen05: opts.mma && opts.tcgen05 }),
         cur_inst: None,
         swizzle: opts.swizzle,
+        tmem: None,
     };
     for (v, sv) in params {
         lx.env.insert(v, Lv::Scalar(sv));
@@ -227,7 +232,9 @@ pub fn lower(k: &vm::Kernel, opts: &Options) -> R<Lowered> {
     }
     let tid = lx.b.special(Special::Tid(0));
     lx.tid = Some(tid);
+    mma::allocate_tensor_memory(&mut lx);
     lx.body(&k.body)?;
+    mma::free_tensor_memory(&mut lx);
     let scratch_base = lx.scratch_base();
     let total = scratch_base + lx.scratch_needed;
     lx.info.shared_user_bytes = lx.shared_next;
@@ -266,6 +273,8 @@ struct Lx<'a> {
     inferred: Inferred,
     /// The instruction being lowered (its result's inferred layout is the one to produce).
     cur_inst: Option<vm::Inst>,
+    /// The block's tensor memory and its mbarrier, when a `dot` runs on `tcgen05`.
+    tmem: Option<mma::TensorMemory>,
 }
 
 fn align_up(x: u32, a: u32) -> u32 {

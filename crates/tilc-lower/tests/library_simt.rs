@@ -318,6 +318,67 @@ fn wgmma_dots_match_the_interpreter() {
     }
 }
 
+/// With `Options::tcgen05`, dots on 128-row tiles run as `tcgen05.mma` k-steps issued by one
+/// thread into tensor memory, committed to an mbarrier and read back with `tcgen05.ld`: the
+/// emulator (which models tensor memory, its allocation, the per-warp lane quarters and
+/// in-flight columns) agrees with the interpreter, for one and two warpgroups.
+#[test]
+fn tcgen05_dots_match_the_interpreter() {
+    let cases = [
+        case("examples/gemm_w3a8.tl", "gemm_w3a8", &[("BM", "128")], &[("m", 130.0), ("n", 200.0), ("k", 256.0)]),
+        case("examples/gemm_w3a8.tl", "gemm_w3a8", &[("BM", "128"), ("BN", "64"), ("WARPS", "4"), ("G", "64")], &[("m", 128.0), ("n", 64.0), ("k", 128.0)]),
+        case("lang/gemm_a16w.tl", "gemm_a16w", &[("TW", "u4"), ("BM", "128"), ("BN", "48")], &[("m", 129.0), ("n", 96.0), ("k", 128.0), ("group", 64.0)]),
+        case("lang/gemm_fp8.tl", "gemm_fp8", &[("BM", "128")], &[("m", 128.0), ("n", 64.0), ("k", 64.0)]),
+        case("lang/gemm_mx.tl", "gemm_block_scaled", &[("BM", "128")], &[("m", 128.0), ("n", 40.0), ("k", 64.0), ("a_tensor_scale", 1.0), ("w_tensor_scale", 1.0)]),
+    ];
+    let opts = tilc_lower::Options { tcgen05: true, ..Default::default() };
+    for c in &cases {
+        let lowered = tilc_lower::lower(&elaborate(c), &opts).unwrap_or_else(|e| panic!("{} {:?}: {}", c.kernel, c.defines, e.message));
+        assert!(lowered.info.dots.iter().any(|d| d.contains("tcgen05")), "{} {:?} did not take tcgen05: {:?}", c.kernel, c.defines, lowered.info.dots);
+        check_with(c, &opts);
+    }
+}
+
+/// The emulator catches the tcgen05 protocol errors a GPU would hide or hang on: reading the
+/// accumulator back before waiting for the mbarrier phase, waiting for a phase that never
+/// completes, and leaving tensor memory allocated.
+#[test]
+fn tcgen05_protocol_errors_are_caught() {
+    let c = case("examples/gemm_w3a8.tl", "gemm_w3a8", &[("BM", "128"), ("BN", "64"), ("WARPS", "4"), ("G", "64")], &[("m", 128.0), ("n", 64.0), ("k", 128.0)]);
+    let k = elaborate(&c);
+    let opts = tilc_lower::Options { tcgen05: true, ..Default::default() };
+    let lowered = tilc_lower::lower(&k, &opts).expect("lowers");
+    let args = arguments(&k, &c, seed());
+    let mutate = |f: &dyn Fn(&mut tilc_simt::Kernel) -> bool| {
+        let mut bad = lowered.clone();
+        assert!(f(&mut bad.kernel), "the mutation found its instruction");
+        let mut have = args.clone();
+        tilc_lower::run(&k, &bad, &mut have).err().map(|e| e.message).unwrap_or_default()
+    };
+    let all_insts = |k: &tilc_simt::Kernel| k.insts.keys().collect::<Vec<_>>();
+    // No wait: the mbarrier wait becomes a fence.
+    let no_wait = mutate(&|k| {
+        let waits: Vec<_> = all_insts(k).into_iter().filter(|&i| matches!(k.insts[i].kind, tilc_simt::InstKind::MbarrierWait { .. })).collect();
+        waits.iter().for_each(|&i| k.insts[i].kind = tilc_simt::InstKind::Tcgen05Fence { after: true });
+        !waits.is_empty()
+    });
+    assert!(no_wait.contains("whose completion no thread has waited for"), "{no_wait}");
+    // Waiting on the wrong parity: the phase never completes.
+    let wrong_parity = mutate(&|k| {
+        let commits: Vec<_> = all_insts(k).into_iter().filter(|&i| matches!(k.insts[i].kind, tilc_simt::InstKind::Tcgen05Commit { .. })).collect();
+        commits.iter().for_each(|&i| k.insts[i].kind = tilc_simt::InstKind::Tcgen05Fence { after: false });
+        !commits.is_empty()
+    });
+    assert!(wrong_parity.contains("would never complete"), "{wrong_parity}");
+    // No dealloc.
+    let leak = mutate(&|k| {
+        let frees: Vec<_> = all_insts(k).into_iter().filter(|&i| matches!(k.insts[i].kind, tilc_simt::InstKind::TmemDealloc { .. })).collect();
+        frees.iter().for_each(|&i| k.insts[i].kind = tilc_simt::InstKind::Tcgen05Fence { after: true });
+        !frees.is_empty()
+    });
+    assert!(leak.contains("still allocated when the block exits"), "{leak}");
+}
+
 /// Shared tensors: a `copy_async` stage, a sub-byte shared tensor written by many threads (its
 /// words by atomics), and two tensors with disjoint lifetimes that the planner overlays.
 #[test]

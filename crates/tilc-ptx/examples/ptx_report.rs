@@ -7,7 +7,8 @@
 //!
 //! With `TILC_PTX_DUMP=DIR` in the environment, the PTX of each target is also written to
 //! `DIR/KERNEL.TARGET.ptx`; with `TILC_WGMMA=1` dots are lowered to sm_90a's `wgmma`
-//! (`tilc_lower::Options::wgmma`; the other targets then report the missing feature).
+//! (`tilc_lower::Options::wgmma`; the other targets then report the missing feature), with
+//! `TILC_TCGEN05=1` to sm_100a's `tcgen05` (`tilc_lower::Options::tcgen05`).
 
 use tilc_base::SourceFile;
 use tilc_ptx::{Options, Target, compile_and_assemble, find_ptxas};
@@ -35,7 +36,11 @@ fn main() {
             std::process::exit(1)
         }
     };
-    let options = tilc_lower::Options { wgmma: std::env::var_os("TILC_WGMMA").is_some(), ..Default::default() };
+    let options = tilc_lower::Options {
+        wgmma: std::env::var_os("TILC_WGMMA").is_some(),
+        tcgen05: std::env::var_os("TILC_TCGEN05").is_some(),
+        ..Default::default()
+    };
     let lowered = match tilc_lower::lower(&k, &options) {
         Ok(l) => l,
         Err(e) => {

@@ -84,6 +84,9 @@ enum AsmKind {
     CollectiveMemory,
     /// Touches memory or orders it (`cp.async`, its groups): side effects, `~{memory}`.
     Memory,
+    /// Warp-collective with side effects on state LLVM does not see (tensor memory):
+    /// `convergent`, side effects, `~{memory}`.
+    CollectiveOrdered,
 }
 
 /// Lowers one kernel into `module`.
@@ -335,12 +338,13 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
             Some(t) => t.fn_type(&params, false),
             None => self.ctx.void_type().fn_type(&params, false),
         };
-        let constraints = if kind == AsmKind::Memory {
-            format!("{constraints},~{{memory}}")
-        } else {
-            constraints.to_string()
+        let ordered = matches!(kind, AsmKind::Memory | AsmKind::CollectiveOrdered);
+        let constraints = match (ordered, constraints.is_empty()) {
+            (true, true) => "~{memory}".to_string(),
+            (true, false) => format!("{constraints},~{{memory}}"),
+            (false, _) => constraints.to_string(),
         };
-        let side_effects = kind == AsmKind::Memory;
+        let side_effects = ordered;
         let callee = self.ctx.create_inline_asm(
             fn_type,
             text.to_string(),
@@ -356,7 +360,7 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
             self.ctx
                 .create_enum_attribute(Attribute::get_named_enum_kind_id(name), val)
         };
-        if matches!(kind, AsmKind::Collective | AsmKind::CollectiveMemory) {
+        if matches!(kind, AsmKind::Collective | AsmKind::CollectiveMemory | AsmKind::CollectiveOrdered) {
             call.add_attribute(AttributeLoc::Function, attr("convergent", 0));
         }
         if matches!(kind, AsmKind::Pure | AsmKind::Collective) {
@@ -746,6 +750,80 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
             InstKind::Wgmma { kind, n, a, b, acc } => self.wgmma(*kind, *n, *a, *b, acc),
             InstKind::FenceProxyAsync => {
                 self.asm(None, &[], "fence.proxy.async.shared::cta;", "", AsmKind::Memory)?;
+                Ok(vec![])
+            }
+            InstKind::TmemAlloc { dst, cols } => {
+                let text = format!("tcgen05.alloc.cta_group::1.sync.aligned.shared::cta.b32 [$0], {cols}; tcgen05.relinquish_alloc_permit.cta_group::1.sync.aligned;");
+                let dst = self.shared_u32(*dst)?;
+                self.asm(None, &[dst], &text, "r", AsmKind::CollectiveOrdered)?;
+                Ok(vec![])
+            }
+            InstKind::TmemDealloc { taddr, cols } => {
+                let text = format!("tcgen05.dealloc.cta_group::1.sync.aligned.b32 $0, {cols};");
+                self.asm(None, &[self.val(*taddr)?], &text, "r", AsmKind::CollectiveOrdered)?;
+                Ok(vec![])
+            }
+            InstKind::TmemStore { taddr, values } => {
+                let n = values.len();
+                let mut args = vec![self.val(*taddr)?];
+                for &v in values {
+                    args.push(self.as_b32(self.val(v)?)?);
+                }
+                let regs: Vec<String> = (1..=n).map(|j| format!("${j}")).collect();
+                let text = format!("tcgen05.st.sync.aligned.32x32b.x{n}.b32 [$0], {{{}}}; tcgen05.wait::st.sync.aligned;", regs.join(", "));
+                let constraints = format!("r{}", ",r".repeat(n));
+                self.asm(None, &args, &text, &constraints, AsmKind::CollectiveOrdered)?;
+                Ok(vec![])
+            }
+            InstKind::TmemLoad { taddr, num, ty } => {
+                let n = usize::from(*num);
+                let outs: Vec<String> = (0..n).map(|j| format!("${j}")).collect();
+                let text = format!("tcgen05.ld.sync.aligned.32x32b.x{n}.b32 {{{}}}, [${n}]; tcgen05.wait::ld.sync.aligned;", outs.join(", "));
+                let constraints = format!("{}r", "=r,".repeat(n));
+                let ret = self.struct_of(self.ctx.i32_type().into(), n);
+                let r = self.asm_value(ret, &[self.val(*taddr)?], &text, &constraints, AsmKind::CollectiveOrdered)?;
+                let words: Vec<BasicValueEnum<'ctx>> = match r {
+                    BasicValueEnum::StructValue(st) => (0..n as u32).map(|j| self.b.build_extract_value(st, j, "")).collect::<Result<_, _>>()?,
+                    other => vec![other],
+                };
+                let want = scalar_type(self.ctx, *ty);
+                words.into_iter().map(|w| Ok(self.b.build_bit_cast(w, want, "")?)).collect()
+            }
+            InstKind::Tcgen05Mma { kind, n, d, a, b, accumulate } => {
+                let (k_name, idesc) = tcgen05_instruction(*kind, *n);
+                let acc = self.b.build_int_z_extend(self.val(*accumulate)?.into_int_value(), self.ctx.i32_type(), "")?;
+                let args = [
+                    self.val(*d)?,
+                    self.smem_descriptor(*a, SM100_DESCRIPTOR_VERSION)?,
+                    self.smem_descriptor(*b, SM100_DESCRIPTOR_VERSION)?,
+                    self.i32c(u64::from(idesc)).into(),
+                    acc.into(),
+                ];
+                let text = format!("{{ .reg .pred %tilc_acc; setp.ne.b32 %tilc_acc, $4, 0; tcgen05.mma.cta_group::1.kind::{k_name} [$0], $1, $2, $3, %tilc_acc; }}");
+                self.asm(None, &args, &text, "r,l,l,r,r", AsmKind::Memory)?;
+                Ok(vec![])
+            }
+            InstKind::Tcgen05Commit { mbar } => {
+                let mbar = self.shared_u32(*mbar)?;
+                self.asm(None, &[mbar], "tcgen05.commit.cta_group::1.mbarrier::arrive::one.shared::cluster.b64 [$0];", "r", AsmKind::Memory)?;
+                Ok(vec![])
+            }
+            InstKind::Tcgen05Fence { after } => {
+                let text = format!("tcgen05.fence::{}_thread_sync;", if *after { "after" } else { "before" });
+                self.asm(None, &[], &text, "", AsmKind::Memory)?;
+                Ok(vec![])
+            }
+            InstKind::MbarrierInit { mbar, count } => {
+                let mbar = self.shared_u32(*mbar)?;
+                self.asm(None, &[mbar], &format!("mbarrier.init.shared::cta.b64 [$0], {count};"), "r", AsmKind::Memory)?;
+                Ok(vec![])
+            }
+            InstKind::MbarrierWait { mbar, parity } => {
+                let mbar = self.shared_u32(*mbar)?;
+                // `${:uid}` numbers each printed copy of the asm, so a duplicated wait keeps
+                // distinct labels.
+                let text = "{ .reg .pred %tilc_done; tilc_wait_${:uid}: mbarrier.try_wait.parity.shared::cta.b64 %tilc_done, [$0], $1; @!%tilc_done bra tilc_wait_${:uid}; }";
+                self.asm(None, &[mbar, self.val(*parity)?], text, "r,r", AsmKind::Memory)?;
                 Ok(vec![])
             }
             InstKind::For {
@@ -1225,17 +1303,32 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
         self.gather(r, acc_ty)
     }
 
-    /// The 64-bit wgmma matrix descriptor of a shared address in [`tilc_simt::wgmma_offset`]'s
+    /// The 64-bit shared-memory matrix descriptor of an address in [`tilc_simt::wgmma_offset`]'s
     /// layout: start address, leading and stride byte offsets (each in 16-byte units), no
-    /// swizzle, base offset 0.
-    fn wgmma_descriptor(&self, addr: Value) -> Result<BasicValueEnum<'ctx>, PtxError> {
+    /// swizzle (layout type 0), base offset 0; `version` goes to bits 46..48 (0 for wgmma, 1
+    /// for tcgen05).
+    fn smem_descriptor(&self, addr: Value, version: u64) -> Result<BasicValueEnum<'ctx>, PtxError> {
         let i64t = self.ctx.i64_type();
         let a = self.b.build_ptr_to_int(self.ptr(addr)?, self.ctx.i32_type(), "")?;
         let a = self.b.build_int_z_extend(a, i64t, "")?;
         let start = self.b.build_and(a, i64t.const_int(0x3ffff, false), "")?;
         let start = self.b.build_right_shift(start, i64t.const_int(4, false), false, "")?;
-        let fixed = (u64::from(tilc_simt::WGMMA_LBO >> 4) << 16) | (u64::from(tilc_simt::WGMMA_SBO >> 4) << 32);
+        let fixed = (u64::from(tilc_simt::WGMMA_LBO >> 4) << 16) | (u64::from(tilc_simt::WGMMA_SBO >> 4) << 32) | (version << 46);
         Ok(self.b.build_or(start, i64t.const_int(fixed, false), "")?.into())
+    }
+
+    /// A shared pointer as the 32-bit shared-window address inline PTX takes.
+    fn shared_u32(&self, v: Value) -> Result<BasicValueEnum<'ctx>, PtxError> {
+        Ok(self.b.build_ptr_to_int(self.ptr(v)?, self.ctx.i32_type(), "")?.into())
+    }
+
+    /// A 32-bit value as i32 bits (f32 bit-cast), for `.b32` operands.
+    fn as_b32(&self, v: BasicValueEnum<'ctx>) -> Result<BasicValueEnum<'ctx>, PtxError> {
+        if v.is_float_value() {
+            Ok(self.b.build_bit_cast(v, self.ctx.i32_type(), "")?)
+        } else {
+            Ok(v)
+        }
     }
 
     /// A synchronous `wgmma` k-step: fence, `wgmma.mma_async`, commit, wait for it.
@@ -1256,8 +1349,8 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
         };
         let m = usize::from(n / 2);
         let mut args = Vec::with_capacity(m + 2);
-        args.push(self.wgmma_descriptor(a)?);
-        args.push(self.wgmma_descriptor(b)?);
+        args.push(self.smem_descriptor(a, 0)?);
+        args.push(self.smem_descriptor(b, 0)?);
         for &c in acc {
             args.extend(self.lanes(self.val(c)?)?);
         }
@@ -1393,4 +1486,23 @@ fn fp8_name(fmt: Fp8Format) -> &'static str {
         Fp8Format::E4M3 => "e4m3",
         Fp8Format::E5M2 => "e5m2",
     }
+}
+
+/// The descriptor version field of sm_100a's shared-memory matrix descriptors (bits 46..48).
+const SM100_DESCRIPTOR_VERSION: u64 = 1;
+
+/// The `.kind` of a `tcgen05.mma` and its 32-bit instruction descriptor for a dense
+/// 128 × `n` tile with both operands K-major: D format in bits 4..6 (f32 1, s32 2), A and B
+/// formats in 7..10 and 10..13 (kind::f16: f16 0, bf16 1; kind::i8: s8 1; kind::f8f6f4:
+/// e4m3 0, e5m2 1), N / 8 in 17..23, M / 16 in 24..29 (PTX ISA, "Instruction descriptor").
+fn tcgen05_instruction(kind: MmaKind, n: u16) -> (&'static str, u32) {
+    let (name, d, ab) = match kind {
+        MmaKind::F16F32 => ("f16", 1, 0),
+        MmaKind::Bf16F32 => ("f16", 1, 1),
+        MmaKind::S8S32 => ("i8", 2, 1),
+        MmaKind::Fp8F32(Fp8Format::E4M3) => ("f8f6f4", 1, 0),
+        MmaKind::Fp8F32(Fp8Format::E5M2) => ("f8f6f4", 1, 1),
+    };
+    let desc = (d << 4) | (ab << 7) | (ab << 10) | (u32::from(n >> 3) << 17) | ((128 >> 4) << 24);
+    (name, desc)
 }

@@ -246,3 +246,52 @@ fn wgmma_builds_for_sm_90a_only() {
     let r = report.kernel("gemm_w3a8").expect("in the report");
     assert_eq!((r.spill_stores, r.spill_loads), (0, 0), "{r:?}");
 }
+
+/// `tilc_lower::Options::tcgen05`: with 128-row tiles the W3A8 GEMM's dot becomes
+/// `tcgen05.mma` k-steps into tensor memory (alloc, mma, commit to an mbarrier, wait, ld,
+/// dealloc; its accumulator starts at zero, so nothing is stored first) and W4A16's keeps its
+/// running accumulator there (`tcgen05.st` first); ptxas accepts both for sm_100a without
+/// spills, and the other targets refuse them with the feature's name. W3A8's instruction
+/// descriptor (s8 × s8 → s32, m128n64): D s32 (2 << 4), A and B s8 (1 << 7, 1 << 10),
+/// N / 8 = 8 at bit 17, M / 16 = 8 at bit 24.
+#[test]
+fn tcgen05_builds_for_sm_100a_only() {
+    let cases = [
+        Case { file: "examples/gemm_w3a8.tl".into(), kernel: "gemm_w3a8".into(), defines: vec![("BM".into(), "128".into()), ("BN".into(), "64".into())] },
+        Case { file: "lang/gemm_a16w.tl".into(), kernel: "gemm_a16w".into(), defines: vec![("TW".into(), "u4".into()), ("BM".into(), "128".into())] },
+    ];
+    let ptxas = common::ptxas_or_skip("tcgen05_builds_for_sm_100a_only");
+    for (n, c) in cases.iter().enumerate() {
+        let src = SourceFile::new(c.file.clone(), std::fs::read_to_string(root().join(&c.file)).expect("kernel source"));
+        let defines: Vec<Define> = c.defines.iter().map(|(n, v)| Define { name: n.clone(), value: v.clone() }).collect();
+        let k = tilc_vm::elaborate_source(&src, Some(&c.kernel), &defines).expect("elaborates");
+        let lowered = tilc_lower::lower(&k, &tilc_lower::Options { tcgen05: true, ..Default::default() }).expect("lowers").kernel;
+        let out = compile(std::slice::from_ref(&lowered), &Options::new(Target::Sm100a)).expect("compiles for sm_100a");
+        for needle in [
+            "tcgen05.alloc.cta_group::1.sync.aligned.shared::cta.b32",
+            "tcgen05.commit.cta_group::1.mbarrier::arrive::one.shared::cluster.b64",
+            "mbarrier.try_wait.parity.shared::cta.b64",
+            "tcgen05.ld.sync.aligned.32x32b.x32.b32",
+            "tcgen05.dealloc.cta_group::1.sync.aligned.b32",
+            "fence.proxy.async.shared::cta",
+            if n == 0 { "tcgen05.mma.cta_group::1.kind::i8" } else { "tcgen05.mma.cta_group::1.kind::f16" },
+        ] {
+            assert!(out.ptx.contains(needle), "{}: no `{needle}` in the PTX", c.label());
+        }
+        assert_eq!(out.ptx.contains("tcgen05.st.sync.aligned.32x32b"), n == 1, "{}: tcgen05.st only where the accumulator is not zero", c.label());
+        if n == 0 {
+            let idesc = (2u32 << 4) | (1 << 7) | (1 << 10) | (8 << 17) | (8 << 24);
+            assert!(out.ptx.contains(&idesc.to_string()), "instruction descriptor {idesc} not in the PTX");
+        }
+        for target in [Target::Sm90a, Target::Sm120a] {
+            let err = compile(std::slice::from_ref(&lowered), &Options::new(target)).expect_err("tcgen05 is sm_100a only");
+            assert!(err.to_string().contains("tcgen05"), "{target}: {err}");
+        }
+        let Some(ptxas) = &ptxas else { continue };
+        let (_, cubin, report) = compile_and_assemble(std::slice::from_ref(&lowered), &Options::new(Target::Sm100a), ptxas).expect("ptxas accepts it");
+        assert_eq!(&cubin[..4], b"\x7fELF");
+        let r = report.kernel(&c.kernel).expect("in the report");
+        eprintln!("{} tcgen05 on sm_100a: {r:?}", c.label());
+        assert_eq!((r.spill_stores, r.spill_loads), (0, 0), "{}: {r:?}", c.label());
+    }
+}

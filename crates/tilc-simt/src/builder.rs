@@ -44,8 +44,10 @@ pub fn result_types(k: &Kernel, kind: &InstKind) -> Vec<Type> {
         Mma(kind, ..) => one(kind.acc_type()),
         Wgmma { kind, n, .. } => vec![kind.acc_type(); usize::from(*n / 8)],
         For { init, .. } => init.iter().map(|v| k.ty(*v)).collect(),
+        TmemLoad { num, ty, .. } => vec![Type::Scalar(*ty); usize::from(*num)],
         Store { .. } | ArraySet(..) | Barrier | CpAsync { .. } | CpAsyncCommit | CpAsyncWait(_) | FenceProxyAsync
-        | If { .. } | Yield(_) => vec![],
+        | TmemAlloc { .. } | TmemDealloc { .. } | TmemStore { .. } | Tcgen05Mma { .. } | Tcgen05Commit { .. }
+        | Tcgen05Fence { .. } | MbarrierInit { .. } | MbarrierWait { .. } | If { .. } | Yield(_) => vec![],
     }
 }
 
@@ -331,6 +333,43 @@ impl Builder {
     /// `fence.proxy.async.shared::cta`.
     pub fn fence_proxy_async(&mut self) -> Inst {
         self.push(InstKind::FenceProxyAsync)
+    }
+    /// `tcgen05.alloc` of `cols` tensor-memory columns, address written to shared `dst`.
+    pub fn tmem_alloc(&mut self, dst: Value, cols: u32) -> Inst {
+        self.push(InstKind::TmemAlloc { dst, cols })
+    }
+    /// `tcgen05.dealloc`.
+    pub fn tmem_dealloc(&mut self, taddr: Value, cols: u32) -> Inst {
+        self.push(InstKind::TmemDealloc { taddr, cols })
+    }
+    /// `tcgen05.st.32x32b` of `values` (see [`InstKind::TmemStore`]).
+    pub fn tmem_store(&mut self, taddr: Value, values: &[Value]) -> Inst {
+        self.push(InstKind::TmemStore { taddr, values: values.to_vec() })
+    }
+    /// `tcgen05.ld.32x32b` of `num` columns (see [`InstKind::TmemLoad`]).
+    pub fn tmem_load(&mut self, taddr: Value, num: u8, ty: Scalar) -> Vec<Value> {
+        let i = self.push(InstKind::TmemLoad { taddr, num, ty });
+        self.kernel().insts[i].results.clone()
+    }
+    /// One `tcgen05.mma` k-step (see [`InstKind::Tcgen05Mma`]).
+    pub fn tcgen05_mma(&mut self, kind: MmaKind, n: u16, d: Value, a: Value, b: Value, accumulate: Value) -> Inst {
+        self.push(InstKind::Tcgen05Mma { kind, n, d, a, b, accumulate })
+    }
+    /// `tcgen05.commit` to the mbarrier at `mbar`.
+    pub fn tcgen05_commit(&mut self, mbar: Value) -> Inst {
+        self.push(InstKind::Tcgen05Commit { mbar })
+    }
+    /// `tcgen05.fence::before_thread_sync` / `::after_thread_sync`.
+    pub fn tcgen05_fence(&mut self, after: bool) -> Inst {
+        self.push(InstKind::Tcgen05Fence { after })
+    }
+    /// `mbarrier.init`.
+    pub fn mbarrier_init(&mut self, mbar: Value, count: u32) -> Inst {
+        self.push(InstKind::MbarrierInit { mbar, count })
+    }
+    /// Waits for the mbarrier phase of `parity`.
+    pub fn mbarrier_wait(&mut self, mbar: Value, parity: Value) -> Inst {
+        self.push(InstKind::MbarrierWait { mbar, parity })
     }
 
     // ----- structured control flow -----

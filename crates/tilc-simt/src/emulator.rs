@@ -12,6 +12,10 @@
 //! - shared memory is per block (`shared_bytes`, zero-initialised);
 //! - `cp.async` reads global memory when issued and writes shared memory only when a
 //!   `cp.async.wait_group` retires its group, so data is visible only after the matching wait.
+//! - tensor memory (sm_100a) is per block, 128 lanes × 512 columns of 32-bit cells, handed out
+//!   by `tcgen05.alloc`; a `tcgen05.mma` computes its result when issued, but the columns it
+//!   writes count as in flight until a `tcgen05.commit` completes an mbarrier phase *and* a
+//!   thread waits for that phase: a `tcgen05.ld`/`st` of them before then is an error.
 //!
 //! Errors (values, never panics), each with the block, the thread and the instruction:
 //! out-of-bounds or misaligned global/shared access; a shared-memory race (two different threads
@@ -161,6 +165,14 @@ pub enum EmuErrorKind {
         /// What was read.
         what: String,
     },
+    /// A misuse of tensor memory (sm_100a): an access outside an allocation or outside the
+    /// warp's lanes, a read of columns a `tcgen05.mma` writes before its completion was waited
+    /// for, a failed allocation, or columns still allocated when the block exits.
+    TensorMemory(String),
+    /// An `mbarrier` wait for a phase that has not completed when the wait is reached (every
+    /// arrival tilc emits comes from the waiting thread's own `tcgen05.commit`, so it would
+    /// spin forever), or an mbarrier used before `mbarrier.init`.
+    Mbarrier(String),
     /// Integer division by zero.
     DivByZero,
     /// A loop with step ≤ 0.
@@ -210,6 +222,8 @@ impl fmt::Display for EmuErrorKind {
                 write!(f, "warp-collective instruction executed by lanes {active:#010x}, not all 32")
             }
             UninitRead { what } => write!(f, "read of {what}, never written by this thread"),
+            TensorMemory(m) => write!(f, "tensor memory: {m}"),
+            Mbarrier(m) => write!(f, "mbarrier: {m}"),
             DivByZero => write!(f, "integer division by zero"),
             BadLoopStep(s) => write!(f, "loop step {s} is not positive"),
         }
@@ -345,6 +359,30 @@ enum Access {
     Atomic,
 }
 
+/// The block's tensor memory: 128 lanes × [`TMEM_COLUMNS`] cells of 32 bits.
+const TMEM_COLUMNS: u32 = 512;
+
+/// Column ranges `[start, start + cols)` of tensor memory.
+type Columns = (u32, u32);
+
+fn overlaps(a: Columns, b: Columns) -> bool {
+    a.0 < b.0 + b.1 && b.0 < a.0 + a.1
+}
+
+/// An mbarrier's state (kept beside shared memory, keyed by its shared offset).
+struct Mbarrier {
+    /// Arrivals per phase.
+    count: u32,
+    /// Arrivals the current phase still needs.
+    pending: u32,
+    /// Phases completed so far (the current phase's parity is `completed mod 2`).
+    completed: u32,
+    /// Columns whose `tcgen05.mma`s were committed to the current phase.
+    committed: Vec<Columns>,
+    /// Columns of completed phases that no thread has waited for yet.
+    done: Vec<Columns>,
+}
+
 struct PendingCopy {
     dst: u32,
     bytes: Vec<u8>,
@@ -365,6 +403,13 @@ struct Block<'a> {
     inflight: Vec<u16>,
     epoch: u32,
     asyncs: Vec<ThreadAsync>,
+    /// Tensor memory, lane-major: cell (lane, column) at `lane * TMEM_COLUMNS + column`.
+    tmem: Vec<u32>,
+    /// Allocated column ranges.
+    tmem_allocs: Vec<Columns>,
+    /// Columns written by `tcgen05.mma`s issued but not yet committed.
+    tmem_issued: Vec<Columns>,
+    mbarriers: std::collections::HashMap<u32, Mbarrier>,
     stats: RunStats,
 }
 
@@ -410,6 +455,10 @@ fn run_block(s: &Shared, ctaid: [u32; 3]) -> Result<RunStats, EmuError> {
         inflight: vec![0; k.shared_bytes as usize],
         epoch: 1,
         asyncs: (0..threads).map(|_| ThreadAsync::default()).collect(),
+        tmem: Vec::new(),
+        tmem_allocs: Vec::new(),
+        tmem_issued: Vec::new(),
+        mbarriers: Default::default(),
         stats: RunStats::default(),
     };
     let mut warps: Vec<Warp> = (0..nwarps)
@@ -449,6 +498,10 @@ fn run_block(s: &Shared, ctaid: [u32; 3]) -> Result<RunStats, EmuError> {
             })
             .collect();
         if waiting.is_empty() {
+            if let Some(&(start, cols)) = block.tmem_allocs.first() {
+                let m = format!("columns {start}..{} are still allocated when the block exits (tcgen05.dealloc missing)", start + cols);
+                return Err(block.error(EmuErrorKind::TensorMemory(m), None, None));
+            }
             break; // all done
         }
         let at = waiting[0];
@@ -764,7 +817,129 @@ impl<'a> Block<'a> {
                     }
                 }
             }
-            FenceProxyAsync => {}
+            FenceProxyAsync | Tcgen05Fence { .. } => {}
+            TmemAlloc { dst, cols } => {
+                self.collective(w, mask, inst)?;
+                let d = self.get(w, *dst, 0, inst)? as u64;
+                let cols = *cols;
+                let start = (0..TMEM_COLUMNS / cols)
+                    .map(|i| i * cols)
+                    .find(|&s| self.tmem_allocs.iter().all(|&a| !overlaps(a, (s, cols))));
+                let Some(start) = start else {
+                    let m = format!("no {cols} free columns left (allocated: {:?})", self.tmem_allocs);
+                    return Err(self.error(EmuErrorKind::TensorMemory(m), Some(tid(0)), Some(inst)));
+                };
+                if self.tmem.is_empty() {
+                    self.tmem = vec![0; 128 * TMEM_COLUMNS as usize];
+                }
+                self.tmem_allocs.push((start, cols));
+                self.write(Space::Shared, d, &start.to_le_bytes(), tid(0), inst)?;
+            }
+            TmemDealloc { taddr, cols } => {
+                self.collective(w, mask, inst)?;
+                let a = self.get(w, *taddr, 0, inst)? as u32;
+                let Some(at) = self.tmem_allocs.iter().position(|&r| r == (a & 0xffff, *cols)) else {
+                    let m = format!("tcgen05.dealloc of {cols} columns at {a:#x}, which is not an allocation ({:?})", self.tmem_allocs);
+                    return Err(self.error(EmuErrorKind::TensorMemory(m), Some(tid(0)), Some(inst)));
+                };
+                self.tmem_allocs.remove(at);
+            }
+            TmemStore { taddr, values } => {
+                self.collective(w, mask, inst)?;
+                let (lane0, col) = self.tmem_cells(w, *taddr, values.len() as u32, inst)?;
+                for l in 0..32u32 {
+                    for (j, &v) in values.iter().enumerate() {
+                        let x = self.get(w, v, l, inst)? as u32;
+                        self.tmem[((lane0 + l) * TMEM_COLUMNS + col) as usize + j] = x;
+                    }
+                }
+            }
+            TmemLoad { taddr, num, .. } => {
+                self.collective(w, mask, inst)?;
+                let (lane0, col) = self.tmem_cells(w, *taddr, u32::from(*num), inst)?;
+                for l in 0..32u32 {
+                    for (j, &r) in data.results.iter().enumerate() {
+                        let x = self.tmem[((lane0 + l) * TMEM_COLUMNS + col) as usize + j];
+                        Self::set(w, r, l, u128::from(x));
+                    }
+                }
+            }
+            Tcgen05Mma { kind, n, d, a, b, accumulate } => {
+                let n = usize::from(*n);
+                for l in lanes(mask) {
+                    let (pa, pb) = (self.get(w, *a, l, inst)? as u64, self.get(w, *b, l, inst)? as u64);
+                    let taddr = self.get(w, *d, l, inst)? as u32;
+                    let acc = self.get(w, *accumulate, l, inst)? & 1 == 1;
+                    let col = taddr & 0xffff;
+                    if taddr >> 16 != 0 || !self.tmem_allocs.iter().any(|&r| r.0 <= col && col + n as u32 <= r.0 + r.1) {
+                        let m = format!("tcgen05.mma writes lanes 0..128 of columns {col}..{} at {taddr:#x}, outside every allocation ({:?})", col + n as u32, self.tmem_allocs);
+                        return Err(self.error(EmuErrorKind::TensorMemory(m), Some(tid(l)), Some(inst)));
+                    }
+                    let mut gather = |base: u64, rows: usize| -> Result<Vec<u8>, EmuError> {
+                        let mut out = vec![0u8; rows * 32];
+                        for r in 0..rows {
+                            for half in 0..2u32 {
+                                let at = base + u64::from(crate::ir::wgmma_offset(r as u32, 16 * half));
+                                let bytes = self.read(Space::Shared, at, 16, tid(l), inst)?;
+                                out[r * 32 + 16 * half as usize..][..16].copy_from_slice(&bytes);
+                            }
+                        }
+                        Ok(out)
+                    };
+                    let ab = gather(pa, 128)?;
+                    let bb = gather(pb, n)?;
+                    let mut cells = vec![0u32; 128 * n];
+                    for (r, row) in cells.chunks_mut(n).enumerate() {
+                        let at = r * TMEM_COLUMNS as usize + col as usize;
+                        row.copy_from_slice(&self.tmem[at..at + n]);
+                    }
+                    sem::tcgen05_mma(*kind, n, &ab, &bb, &mut cells, acc);
+                    for (r, row) in cells.chunks(n).enumerate() {
+                        let at = r * TMEM_COLUMNS as usize + col as usize;
+                        self.tmem[at..at + n].copy_from_slice(row);
+                    }
+                    self.tmem_issued.push((col, n as u32));
+                }
+            }
+            Tcgen05Commit { mbar } => {
+                for l in lanes(mask) {
+                    let at = self.get(w, *mbar, l, inst)? as u32;
+                    let issued = std::mem::take(&mut self.tmem_issued);
+                    let Some(b) = self.mbarriers.get_mut(&at) else {
+                        return Err(self.error(EmuErrorKind::Mbarrier(format!("tcgen05.commit to shared byte {at}, where no mbarrier was initialised")), Some(tid(l)), Some(inst)));
+                    };
+                    b.committed.extend(issued);
+                    b.pending -= 1;
+                    if b.pending == 0 {
+                        b.completed += 1;
+                        b.pending = b.count;
+                        let c = std::mem::take(&mut b.committed);
+                        b.done.extend(c);
+                    }
+                }
+            }
+            MbarrierInit { mbar, count } => {
+                for l in lanes(mask) {
+                    let at = self.get(w, *mbar, l, inst)? as u64;
+                    self.check_shared(at, 8, tid(l), inst)?;
+                    let b = Mbarrier { count: *count, pending: *count, completed: 0, committed: Vec::new(), done: Vec::new() };
+                    self.mbarriers.insert(at as u32, b);
+                }
+            }
+            MbarrierWait { mbar, parity } => {
+                for l in lanes(mask) {
+                    let at = self.get(w, *mbar, l, inst)? as u32;
+                    let p = (self.get(w, *parity, l, inst)? & 1) as u32;
+                    let Some(b) = self.mbarriers.get_mut(&at) else {
+                        return Err(self.error(EmuErrorKind::Mbarrier(format!("wait on shared byte {at}, where no mbarrier was initialised")), Some(tid(l)), Some(inst)));
+                    };
+                    if b.completed % 2 == p {
+                        let m = format!("wait for the phase of parity {p}, but {} phases have completed: the current phase has that parity and would never complete", b.completed);
+                        return Err(self.error(EmuErrorKind::Mbarrier(m), Some(tid(l)), Some(inst)));
+                    }
+                    b.done.clear();
+                }
+            }
             Barrier => {
                 if mask != w.live {
                     return Err(self.error(
@@ -892,6 +1067,25 @@ impl<'a> Block<'a> {
             _ => unreachable!("every instruction kind is handled above"),
         }
         Ok(false)
+    }
+
+    /// The first lane and column a warp-wide `tcgen05.ld`/`st` of `num` columns at `taddr`
+    /// touches, after checking the warp's lane quarter, the allocation and in-flight columns.
+    fn tmem_cells(&self, w: &Warp, taddr: Value, num: u32, inst: Inst) -> Result<(u32, u32), EmuError> {
+        let a = self.get(w, taddr, 0, inst)? as u32;
+        let (lane0, col) = (a >> 16, a & 0xffff);
+        let fail = |m: String| Err(self.error(EmuErrorKind::TensorMemory(m), Some(w.id * 32), Some(inst)));
+        if lane0 != 32 * (w.id % 4) {
+            return fail(format!("warp {} may access lanes {}..{} only, not {lane0}.. (address {a:#x})", w.id, 32 * (w.id % 4), 32 * (w.id % 4) + 32));
+        }
+        if !self.tmem_allocs.iter().any(|&r| r.0 <= col && col + num <= r.0 + r.1) {
+            return fail(format!("columns {col}..{} are outside every allocation ({:?})", col + num, self.tmem_allocs));
+        }
+        let pending = self.tmem_issued.iter().chain(self.mbarriers.values().flat_map(|b| b.committed.iter().chain(&b.done)));
+        if let Some(r) = pending.copied().find(|&r| overlaps(r, (col, num))) {
+            return fail(format!("columns {col}..{} are written by a tcgen05.mma whose completion no thread has waited for (columns {}..{})", col + num, r.0, r.0 + r.1));
+        }
+        Ok((lane0, col))
     }
 
     fn collective(&self, w: &Warp, mask: u32, inst: Inst) -> Result<(), EmuError> {

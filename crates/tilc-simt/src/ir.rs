@@ -551,6 +551,92 @@ pub enum InstKind {
     /// `fence.proxy.async.shared::cta`: this thread's earlier shared-memory writes become
     /// visible to the async proxy (`wgmma`'s operand reads) once a barrier follows.
     FenceProxyAsync,
+    /// `tcgen05.alloc.cta_group::1.sync.aligned.shared::cta.b32 [dst], cols` followed by
+    /// `tcgen05.relinquish_alloc_permit` (sm_100a): the warp allocates `cols` columns of the
+    /// block's tensor memory (a power of two, 32 to 512) and writes their address (lane 0, first
+    /// column) to the 4 shared bytes at `dst`. Warp-collective.
+    TmemAlloc {
+        /// Shared address of the 4-byte slot receiving the tensor-memory address.
+        dst: Value,
+        /// Columns (32-bit cells per lane).
+        cols: u32,
+    },
+    /// `tcgen05.dealloc.cta_group::1.sync.aligned.b32 taddr, cols`: frees what [`Self::TmemAlloc`]
+    /// allocated; every allocation must be freed before the block exits. Warp-collective.
+    TmemDealloc {
+        /// The address the allocation returned (i32).
+        taddr: Value,
+        /// Columns, as allocated.
+        cols: u32,
+    },
+    /// `tcgen05.st.sync.aligned.32x32b.x{n}.b32 [taddr], {values}` then `tcgen05.wait::st`:
+    /// lane `l` of the warp writes `values[j]` (32-bit) to tensor-memory lane `lane(taddr) + l`,
+    /// column `col(taddr) + j`. A warp may only touch the 32 lanes of its quarter of the
+    /// warpgroup (`32 · (warp mod 4) ..`); `taddr` is the same in every lane. Warp-collective.
+    TmemStore {
+        /// Tensor-memory address (lane in bits 31..16, column in 15..0), i32.
+        taddr: Value,
+        /// One to 32 values of 32 bits (a power of two of them).
+        values: Vec<Value>,
+    },
+    /// `tcgen05.ld.sync.aligned.32x32b.x{num}.b32` then `tcgen05.wait::ld`: the inverse of
+    /// [`Self::TmemStore`]; `num` results of type `ty`. Warp-collective.
+    TmemLoad {
+        /// Tensor-memory address, as for [`Self::TmemStore`].
+        taddr: Value,
+        /// Columns per lane: a power of two up to 32.
+        num: u8,
+        /// The 32-bit type of each result (i32 or f32).
+        ty: crate::types::Scalar,
+    },
+    /// `tcgen05.mma.cta_group::1.kind::{f16,i8,f8f6f4}` issued by each active thread (the
+    /// lowering issues it from one): `D = A · Bᵀ (+ D when accumulate)` for a 128 × `n` tile in
+    /// tensor memory at `d` (row `r` in lane `r`, column `c` in column `col(d) + c`). A (128
+    /// rows) and B (`n` rows), one k-step wide, are read from shared memory at `a` and `b` in
+    /// the canonical K-major, unswizzled layout of [`wgmma_offset`]. Asynchronous: its result
+    /// may be read only after a [`Self::Tcgen05Commit`] to an mbarrier and a
+    /// [`Self::MbarrierWait`] that sees the commit's phase complete.
+    Tcgen05Mma {
+        /// Element and accumulator types (the k-step is the mma atom's k).
+        kind: MmaKind,
+        /// Tile width: a multiple of 16 from 16 to 256.
+        n: u16,
+        /// Tensor-memory address of D (i32).
+        d: Value,
+        /// Shared address of A's k-step.
+        a: Value,
+        /// Shared address of B's k-step.
+        b: Value,
+        /// Predicate: add to D (else overwrite it).
+        accumulate: Value,
+    },
+    /// `tcgen05.commit.cta_group::1.mbarrier::arrive::one.shared::cluster.b64 [mbar]`: one
+    /// arrival on the mbarrier once every `tcgen05.mma` this thread issued has completed.
+    Tcgen05Commit {
+        /// Shared address of the 8-byte mbarrier.
+        mbar: Value,
+    },
+    /// `tcgen05.fence::before_thread_sync` (`after = false`) or `::after_thread_sync`: orders
+    /// tensor-memory accesses around the barrier that follows (precedes) it.
+    Tcgen05Fence {
+        /// `after_thread_sync` when true.
+        after: bool,
+    },
+    /// `mbarrier.init.shared::cta.b64 [mbar], count`.
+    MbarrierInit {
+        /// Shared address of the 8-byte mbarrier.
+        mbar: Value,
+        /// Arrivals per phase.
+        count: u32,
+    },
+    /// Spins on `mbarrier.try_wait.parity.shared::cta.b64` until the mbarrier's phase of parity
+    /// `parity` (i32, bit 0) has completed.
+    MbarrierWait {
+        /// Shared address of the 8-byte mbarrier.
+        mbar: Value,
+        /// The phase parity waited for (i32).
+        parity: Value,
+    },
     /// A counted loop `for iv = lo; iv < hi; iv += step` (i32, signed; step > 0) carrying values.
     For {
         /// Start (i32).
@@ -600,7 +686,22 @@ impl InstKind {
     pub fn map_operands(&mut self, mut f: impl FnMut(Value) -> Value) {
         use InstKind::*;
         match self {
-            Const { .. } | Special(_) | Barrier | CpAsyncCommit | CpAsyncWait(_) | ArrayGet(..) | FenceProxyAsync => {}
+            Const { .. } | Special(_) | Barrier | CpAsyncCommit | CpAsyncWait(_) | ArrayGet(..) | FenceProxyAsync | Tcgen05Fence { .. } => {}
+            TmemAlloc { dst: a, .. } | TmemDealloc { taddr: a, .. } | TmemLoad { taddr: a, .. } | Tcgen05Commit { mbar: a } | MbarrierInit { mbar: a, .. } => *a = f(*a),
+            TmemStore { taddr, values } => {
+                *taddr = f(*taddr);
+                values.iter_mut().for_each(|v| *v = f(*v));
+            }
+            Tcgen05Mma { d, a, b, accumulate, .. } => {
+                *d = f(*d);
+                *a = f(*a);
+                *b = f(*b);
+                *accumulate = f(*accumulate);
+            }
+            MbarrierWait { mbar, parity } => {
+                *mbar = f(*mbar);
+                *parity = f(*parity);
+            }
             Unary(_, a) | Cast(_, a, _) | Extract(a, _) | SharedAddr(a) | Fp8x2ToF16x2(_, a) => {
                 *a = f(*a)
             }
@@ -717,7 +818,17 @@ impl InstKind {
 
     /// True for warp-collective instructions: every lane of the warp must execute them together.
     pub fn is_warp_collective(&self) -> bool {
-        matches!(self, InstKind::Shfl { .. } | InstKind::Ldmatrix { .. } | InstKind::Mma(..) | InstKind::Wgmma { .. })
+        matches!(
+            self,
+            InstKind::Shfl { .. }
+                | InstKind::Ldmatrix { .. }
+                | InstKind::Mma(..)
+                | InstKind::Wgmma { .. }
+                | InstKind::TmemAlloc { .. }
+                | InstKind::TmemDealloc { .. }
+                | InstKind::TmemLoad { .. }
+                | InstKind::TmemStore { .. }
+        )
     }
 }
 

@@ -697,12 +697,7 @@ fn frag_elem(kind: MmaKind, frag: u128, i: u32) -> f64 {
 /// is [`mma`]'s.
 pub fn wgmma(kind: MmaKind, n: usize, a: &[u8], b: &[u8], acc: &[[u128; 32]], quarter: u32) -> Vec<[u128; 32]> {
     let kk = kind.shape().2 as usize;
-    let bytes = 32 / kk;
-    let elem = |rows: &[u8], r: usize, k: usize| {
-        let at = r * 32 + k * bytes;
-        let v = rows[at..at + bytes].iter().rev().fold(0u128, |x, &b| x << 8 | b as u128);
-        frag_elem(kind, v, 0)
-    };
+    let elem = |rows: &[u8], r: usize, k: usize| kstep_elem(kind, rows, r, k);
     (0..n / 8)
         .map(|j| {
             let mut d = [0u128; 32];
@@ -727,6 +722,35 @@ pub fn wgmma(kind: MmaKind, n: usize, a: &[u8], b: &[u8], acc: &[[u128; 32]], qu
             d
         })
         .collect()
+}
+
+/// Element `k` of row `r` of a k-step operand held as 32 bytes per row (row-major).
+fn kstep_elem(kind: MmaKind, rows: &[u8], r: usize, k: usize) -> f64 {
+    let bytes = 32 / kind.shape().2 as usize;
+    let at = r * 32 + k * bytes;
+    let v = rows[at..at + bytes].iter().rev().fold(0u128, |x, &b| x << 8 | b as u128);
+    frag_elem(kind, v, 0)
+}
+
+/// One `tcgen05.mma` k-step (see [`crate::InstKind::Tcgen05Mma`]): `a` holds the 128 rows and
+/// `b` the `n` rows of the k-step (32 bytes each, row-major); `d` is the 128 × `n` accumulator
+/// (row-major, 32-bit cells), replaced by `a · bᵀ` plus itself when `accumulate`. The
+/// arithmetic is [`mma`]'s.
+pub fn tcgen05_mma(kind: MmaKind, n: usize, a: &[u8], b: &[u8], d: &mut [u32], accumulate: bool) {
+    let kk = kind.shape().2 as usize;
+    for row in 0..128 {
+        for col in 0..n {
+            let cell = &mut d[row * n + col];
+            let prior = if accumulate { *cell } else { 0 };
+            *cell = if kind == MmaKind::S8S32 {
+                let dot: i64 = (0..kk).map(|k| kstep_elem(kind, a, row, k) as i64 * kstep_elem(kind, b, col, k) as i64).sum();
+                (prior as i32).wrapping_add(dot as i32) as u32
+            } else {
+                let dot: f64 = (0..kk).fold(0.0, |s, k| s + kstep_elem(kind, a, row, k) * kstep_elem(kind, b, col, k));
+                ((f32::from_bits(prior) as f64 + dot) as f32).to_bits()
+            };
+        }
+    }
 }
 
 /// The warp's `mma.sync`: `a[l]`, `b[l]`, `c[l]` are lane `l`'s fragments (i32x4, i32x2, f32x4 or

@@ -442,7 +442,59 @@ impl Verifier<'_> {
                     self.err(Some(i), "shfl c operand has bits outside 0..5 and 8..13");
                 }
             }
-            Barrier | CpAsyncCommit | CpAsyncWait(_) | FenceProxyAsync => {}
+            Barrier | CpAsyncCommit | CpAsyncWait(_) | FenceProxyAsync | Tcgen05Fence { .. } => {}
+            TmemAlloc { dst, cols } => {
+                if !cols.is_power_of_two() || !(32..=512).contains(cols) {
+                    self.err(Some(i), "tcgen05.alloc takes a power of two from 32 to 512 columns");
+                }
+                self.expect(i, *dst, self.ty(*dst) == Type::SHARED_PTR, "ptr.shared");
+                self.check_align(i, *dst, 4);
+            }
+            TmemDealloc { taddr, cols } => {
+                if !cols.is_power_of_two() || !(32..=512).contains(cols) {
+                    self.err(Some(i), "tcgen05.dealloc takes a power of two from 32 to 512 columns");
+                }
+                self.expect(i, *taddr, self.ty(*taddr) == Type::I32, "i32 (tensor-memory address)");
+            }
+            TmemStore { taddr, values } => {
+                if !values.len().is_power_of_two() || values.len() > 32 {
+                    self.err(Some(i), "tcgen05.st.32x32b stores 1, 2, 4, 8, 16 or 32 columns");
+                }
+                self.expect(i, *taddr, self.ty(*taddr) == Type::I32, "i32 (tensor-memory address)");
+                for &v in values {
+                    let t = self.ty(v);
+                    self.expect(i, v, t == Type::I32 || t == Type::F32, "a 32-bit value (i32 or f32)");
+                }
+            }
+            TmemLoad { taddr, num, ty } => {
+                if !num.is_power_of_two() || *num > 32 {
+                    self.err(Some(i), "tcgen05.ld.32x32b loads 1, 2, 4, 8, 16 or 32 columns");
+                }
+                if !matches!(ty, Scalar::I32 | Scalar::F32) {
+                    self.err(Some(i), "tcgen05.ld results are i32 or f32");
+                }
+                self.expect(i, *taddr, self.ty(*taddr) == Type::I32, "i32 (tensor-memory address)");
+            }
+            Tcgen05Mma { n, d, a, b, accumulate, .. } => {
+                if *n < 16 || *n > 256 || *n % 16 != 0 {
+                    self.err(Some(i), "tcgen05.mma with m = 128 takes n a multiple of 16 from 16 to 256");
+                }
+                self.expect(i, *d, self.ty(*d) == Type::I32, "i32 (tensor-memory address)");
+                self.expect(i, *a, self.ty(*a) == Type::SHARED_PTR, "ptr.shared (A)");
+                self.expect(i, *b, self.ty(*b) == Type::SHARED_PTR, "ptr.shared (B)");
+                self.check_align(i, *a, 16);
+                self.check_align(i, *b, 16);
+                self.expect(i, *accumulate, self.ty(*accumulate) == Type::PRED, "pred");
+            }
+            Tcgen05Commit { mbar } | MbarrierInit { mbar, .. } => {
+                self.expect(i, *mbar, self.ty(*mbar) == Type::SHARED_PTR, "ptr.shared (mbarrier)");
+                self.check_align(i, *mbar, 8);
+            }
+            MbarrierWait { mbar, parity } => {
+                self.expect(i, *mbar, self.ty(*mbar) == Type::SHARED_PTR, "ptr.shared (mbarrier)");
+                self.check_align(i, *mbar, 8);
+                self.expect(i, *parity, self.ty(*parity) == Type::I32, "i32");
+            }
             CpAsync { dst, src, size, src_size } => {
                 self.expect(i, *dst, self.ty(*dst) == Type::SHARED_PTR, "ptr.shared");
                 self.expect(i, *src, self.ty(*src) == Type::GLOBAL_PTR, "ptr.global");

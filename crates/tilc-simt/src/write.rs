@@ -234,6 +234,26 @@ fn write_head(w: &mut String, k: &Kernel, i: Inst) -> fmt::Result {
             write!(w, "wgmma.{name} [{a}], [{b}], {}", acc.join(", "))
         }
         FenceProxyAsync => write!(w, "fence.proxy.async.shared"),
+        TmemAlloc { dst, cols } => write!(w, "tcgen05.alloc [{dst}], {cols}"),
+        TmemDealloc { taddr, cols } => write!(w, "tcgen05.dealloc {taddr}, {cols}"),
+        TmemStore { taddr, values } => {
+            let vs: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+            write!(w, "tcgen05.st.32x32b.x{} [{taddr}], {}", values.len(), vs.join(", "))
+        }
+        TmemLoad { taddr, num, ty } => write!(w, "tcgen05.ld.32x32b.x{num}.{ty} [{taddr}]"),
+        Tcgen05Mma { kind, n, d, a, b, accumulate } => {
+            let name = match kind {
+                MmaKind::F16F32 => format!("m128n{n}k16.f32.f16.f16"),
+                MmaKind::Bf16F32 => format!("m128n{n}k16.f32.bf16.bf16"),
+                MmaKind::S8S32 => format!("m128n{n}k32.s32.s8.s8"),
+                MmaKind::Fp8F32(f) => format!("m128n{n}k32.f32.{f}.{f}"),
+            };
+            write!(w, "tcgen05.mma.{name} [{d}], [{a}], [{b}], {accumulate}")
+        }
+        Tcgen05Commit { mbar } => write!(w, "tcgen05.commit [{mbar}]"),
+        Tcgen05Fence { after } => write!(w, "tcgen05.fence::{}_thread_sync", if *after { "after" } else { "before" }),
+        MbarrierInit { mbar, count } => write!(w, "mbarrier.init [{mbar}], {count}"),
+        MbarrierWait { mbar, parity } => write!(w, "mbarrier.wait.parity [{mbar}], {parity}"),
         For { lo, hi, step, init, body, unroll } => {
             let args = &k.regions[*body].args;
             let iv = args.first().map(|v| v.to_string()).unwrap_or_else(|| "?".into());

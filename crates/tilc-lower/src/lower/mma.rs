@@ -21,7 +21,7 @@
 //! documented bound.
 
 use super::{Lx, R, Remap, Tile};
-use crate::infer::MmaPlan;
+use crate::infer::{Engine, MmaPlan};
 use crate::layout::ThreadMap;
 use tilc_dtype::DType;
 use tilc_layout::RegisterLayout;
@@ -40,8 +40,10 @@ pub(super) fn lower(lx: &mut Lx<'_>, plan: &MmaPlan, a: &Tile, b: &Tile, c: &Til
     ));
     // The accumulator first: its own conversion (if any) is self-contained.
     let cr = lx.convert(c, &plan.c, &c.shape, &Remap::Broadcast)?;
-    if let Some(slice) = plan.wgmma {
-        return wgmma(lx, plan, slice, a, b, c, &cr);
+    match plan.engine {
+        Engine::Wgmma { slice } => return wgmma(lx, plan, slice, a, b, c, &cr),
+        Engine::Tcgen05 { slice } => return tcgen05(lx, plan, slice, a, b, c, &cr),
+        Engine::MmaSync => {}
     }
     let (elem_a, elem_b) = (operand_type(plan.kind, a.dtype), operand_type(plan.kind, b.dtype));
     let bytes = elem_a.bits() / 8;
@@ -316,6 +318,186 @@ fn contiguous(st: &Staging, map: &ThreadMap, threads: usize, j: usize, len: usiz
         })
 }
 
+/// Stages both operands of a `wgmma`/`tcgen05` dot in the scratch area in the canonical K-major
+/// layout, one k-step slab after another (A: its `m` rows, B: all `n` rows, 32 bytes of each
+/// row per slab, [`tilc_simt::wgmma_offset`] inside a slab), and fences them for the async
+/// proxy (a barrier must follow). Returns the scratch offsets of A and of B (relative to A).
+fn stage_k_major(lx: &mut Lx<'_>, plan: &MmaPlan, a: &Tile, b: &Tile) -> (u32, u32) {
+    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1]);
+    let (elem_a, elem_b) = (operand_type(plan.kind, a.dtype), operand_type(plan.kind, b.dtype));
+    let bytes = (elem_a.bits() / 8) as usize;
+    let k_bytes = k * bytes;
+    let a_bytes = (m * k_bytes) as u32;
+    let b_off = a_bytes.next_multiple_of(16);
+    let base = lx.need_scratch(b_off + (n * k_bytes) as u32);
+    // Element (row, k) of an operand with `rows` rows: its k-step slab, then the core-matrix
+    // layout inside it.
+    let canonical = move |rows: usize| move |row: i64, k_byte: i64| -> i64 { (k_byte / 32) * rows as i64 * 32 + i64::from(tilc_simt::wgmma_offset(row as u32, (k_byte % 32) as u32)) };
+    stage_canonical(lx, a, elem_a, base, 1, canonical(m));
+    stage_canonical(lx, b, elem_b, base + b_off, 0, canonical(n));
+    lx.b.fence_proxy_async();
+    (base, b_off)
+}
+
+/// The block's tensor memory for `tcgen05` dots: its address (read once at the top, so it
+/// dominates every use) and the shared bytes of the mbarrier their commits arrive on.
+#[derive(Clone, Debug)]
+pub(super) struct TensorMemory {
+    /// The allocation's address (lane 0, first column), i32.
+    taddr: simt::Value,
+    /// Columns allocated: the widest tcgen05 dot's n, rounded up to a power of two ≥ 32.
+    cols: u32,
+    /// Shared offset of the 8-byte mbarrier; the next 4 bytes receive the allocation's
+    /// address, the 4 after them the phase parity the next wait is for (only thread 0 reads
+    /// and writes it, so no register has to carry it through loops).
+    shared: u32,
+}
+
+/// When some `dot` runs on `tcgen05`: reserves 16 shared bytes (mbarrier, address slot,
+/// phase), lets warp 0 allocate the tensor memory and thread 0 initialise the mbarrier, and
+/// reads the address after a barrier. Called before the body is lowered.
+pub(super) fn allocate_tensor_memory(lx: &mut Lx<'_>) {
+    let widest = lx.inferred.mma.values().filter_map(|p| matches!(p.engine, Engine::Tcgen05 { .. }).then_some(p.mnk.1)).max();
+    let Some(widest) = widest else { return };
+    let cols = (widest as u32).next_power_of_two().max(32);
+    let shared = lx.shared_next.next_multiple_of(8);
+    lx.shared_next = shared + 16;
+    let tid = lx.tid();
+    let five = lx.b.i32(5);
+    let warp = lx.b.shr_u(tid, five);
+    let zero = lx.b.i32(0);
+    let first_warp = lx.b.cmp(simt::CmpOp::Eq, warp, zero);
+    let slot = lx.b.i32(shared as i32 + 8);
+    let slot = lx.b.shared_addr(slot);
+    lx.b.if_then(first_warp, |b| {
+        b.tmem_alloc(slot, cols);
+    });
+    let first_thread = lx.b.cmp(simt::CmpOp::Eq, tid, zero);
+    lx.b.if_then(first_thread, |b| {
+        let at = b.i32(shared as i32);
+        let mbar = b.shared_addr(at);
+        b.mbarrier_init(mbar, 1);
+        let at = b.i32(shared as i32 + 12);
+        let phase = b.shared_addr(at);
+        let zero = b.i32(0);
+        b.store(Space::Shared, phase, zero, None);
+    });
+    lx.b.tcgen05_fence(false);
+    lx.b.barrier();
+    lx.b.tcgen05_fence(true);
+    let taddr = lx.b.load(Space::Shared, ST::I32, slot, None);
+    lx.tmem = Some(TensorMemory { taddr, cols, shared });
+}
+
+/// Frees what [`allocate_tensor_memory`] allocated, once every warp is done with it.
+pub(super) fn free_tensor_memory(lx: &mut Lx<'_>) {
+    let Some(tm) = lx.tmem.clone() else { return };
+    lx.b.tcgen05_fence(false);
+    lx.b.barrier();
+    lx.b.tcgen05_fence(true);
+    let tid = lx.tid();
+    let five = lx.b.i32(5);
+    let warp = lx.b.shr_u(tid, five);
+    let zero = lx.b.i32(0);
+    let first_warp = lx.b.cmp(simt::CmpOp::Eq, warp, zero);
+    lx.b.if_then(first_warp, |b| {
+        b.tmem_dealloc(tm.taddr, tm.cols);
+    });
+}
+
+/// Splits `cols` (a multiple of 8) into `tcgen05.ld`/`st` pieces: (first column, width), widths
+/// 32, then 16 and 8.
+fn tmem_pieces(cols: usize) -> Vec<(usize, u8)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for w in [32usize, 16, 8] {
+        while cols - at >= w {
+            out.push((at, w as u8));
+            at += w;
+        }
+    }
+    out
+}
+
+/// The `tcgen05` lowering (sm_100a): both operands staged as for `wgmma`; each thread writes its
+/// accumulator row slice into tensor memory (`tcgen05.st`), thread 0 issues one
+/// `tcgen05.mma` per k-step over the whole 128 × n tile, commits them to the mbarrier and
+/// waits for the phase; after a barrier every thread reads its slice back (`tcgen05.ld`).
+/// Synchronous: the accumulator comes back to registers after every `dot`, as the VM's
+/// semantics of `dot` (a value, not a location) ask.
+fn tcgen05(lx: &mut Lx<'_>, plan: &MmaPlan, slice: u16, a: &Tile, b: &Tile, c: &Tile, cr: &[simt::Value]) -> R<Tile> {
+    let tm = lx.tmem.clone().expect("allocate_tensor_memory ran: this plan is a tcgen05 plan");
+    let (_, _, kk) = plan.repeats;
+    let (m, n) = (a.shape[0], b.shape[1]);
+    if let Some(line) = lx.info.dots.last_mut() {
+        line.push_str(&format!("; tcgen05 m128n{n}k{} issued by thread 0, accumulator in tensor memory ({} columns), {slice} columns read back per warpgroup", plan.mnk.2, tm.cols));
+    }
+    let (base, b_off) = stage_k_major(lx, plan, a, b);
+    // This thread's cells: lane 32 · (warp mod 4) + lane (its row), columns from its
+    // warpgroup's slice.
+    let tid = lx.tid();
+    let five = lx.b.i32(5);
+    let warp = lx.b.shr_u(tid, five);
+    let three = lx.b.i32(3);
+    let quarter = lx.b.and(warp, three);
+    let twenty_one = lx.b.i32(21);
+    let lane_part = lx.b.shl(quarter, twenty_one);
+    let seven = lx.b.i32(7);
+    let group = lx.b.shr_u(tid, seven);
+    let width = lx.b.i32(i32::from(slice));
+    let col_part = lx.b.mul(group, width);
+    let mine = lx.b.add(tm.taddr, lane_part);
+    let mine = lx.b.add(mine, col_part);
+    let pieces = tmem_pieces(usize::from(slice));
+    // A zero accumulator (`dot(a, b, zeros)`) need not be stored: the first k-step overwrites.
+    let zero_acc = cr.iter().all(|&v| lx.b.kernel().const_bits(v) == Some(0));
+    if !zero_acc {
+        for &(at, w) in &pieces {
+            let off = lx.b.i32(at as i32);
+            let addr = lx.b.add(mine, off);
+            lx.b.tmem_store(addr, &cr[at..at + usize::from(w)]);
+        }
+    }
+    // The stores and the staged operands reach the tensor core before thread 0 issues.
+    lx.b.tcgen05_fence(false);
+    lx.b.barrier();
+    lx.b.tcgen05_fence(true);
+    let zero = lx.b.i32(0);
+    let first_thread = lx.b.cmp(simt::CmpOp::Eq, tid, zero);
+    let (kind, taddr, shared) = (plan.kind, tm.taddr, tm.shared);
+    lx.b.if_then(first_thread, |bd| {
+        for p in 0..kk {
+            let yes = bd.pred(p > 0 || !zero_acc);
+            let ao = bd.i32((base as usize + p * m * 32) as i32);
+            let ap = bd.shared_addr(ao);
+            let bo = bd.i32((base as usize + b_off as usize + p * n * 32) as i32);
+            let bp = bd.shared_addr(bo);
+            bd.tcgen05_mma(kind, n as u16, taddr, ap, bp, yes);
+        }
+        let at = bd.i32(shared as i32);
+        let mbar = bd.shared_addr(at);
+        bd.tcgen05_commit(mbar);
+        let at = bd.i32(shared as i32 + 12);
+        let phase_slot = bd.shared_addr(at);
+        let phase = bd.load(Space::Shared, ST::I32, phase_slot, None);
+        bd.mbarrier_wait(mbar, phase);
+        let one = bd.i32(1);
+        let next = bd.binary(simt::BinaryOp::Xor, phase, one);
+        bd.store(Space::Shared, phase_slot, next, None);
+    });
+    lx.b.tcgen05_fence(false);
+    lx.b.barrier();
+    lx.b.tcgen05_fence(true);
+    let scalar = plan.kind.acc_scalar();
+    let mut out = Vec::with_capacity(cr.len());
+    for &(at, w) in &pieces {
+        let off = lx.b.i32(at as i32);
+        let addr = lx.b.add(mine, off);
+        out.extend(lx.b.tmem_load(addr, w, scalar));
+    }
+    Ok(lx.make_tile(c.dtype, c.shape.clone(), plan.c.clone(), out))
+}
+
 /// Stores every element of `t` (primary holders only) as its `elem` code into the staging, in
 /// the widest aligned accesses the layout allows.
 fn stage(lx: &mut Lx<'_>, t: &Tile, elem: DType, st: Staging) {
@@ -394,22 +576,11 @@ fn read_fragments(lx: &mut Lx<'_>, frag: &RegisterLayout, elem: DType, st: Stagi
 /// constant in every thread, so the constants fold into the stores.
 fn wgmma(lx: &mut Lx<'_>, plan: &MmaPlan, slice: u16, a: &Tile, b: &Tile, c: &Tile, cr: &[simt::Value]) -> R<Tile> {
     let (_, _, kk) = plan.repeats;
-    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1]);
-    let (elem_a, elem_b) = (operand_type(plan.kind, a.dtype), operand_type(plan.kind, b.dtype));
-    let bytes = (elem_a.bits() / 8) as usize;
-    let k_bytes = k * bytes;
-    let a_bytes = (m * k_bytes) as u32;
-    let b_off = a_bytes.next_multiple_of(16);
-    let base = lx.need_scratch(b_off + (n * k_bytes) as u32);
+    let (m, n) = (a.shape[0], b.shape[1]);
     if let Some(line) = lx.info.dots.last_mut() {
         line.push_str(&format!("; wgmma m64n{slice}k{} per warpgroup, A and B staged in the canonical K-major layout", plan.mnk.2));
     }
-    // Element (row, k) of an operand with `rows` rows: its k-step slab, then the core-matrix
-    // layout inside it.
-    let canonical = move |rows: usize| move |row: i64, k_byte: i64| -> i64 { (k_byte / 32) * rows as i64 * 32 + i64::from(tilc_simt::wgmma_offset(row as u32, (k_byte % 32) as u32)) };
-    stage_canonical(lx, a, elem_a, base, 1, canonical(m));
-    stage_canonical(lx, b, elem_b, base + b_off, 0, canonical(n));
-    lx.b.fence_proxy_async();
+    let (base, b_off) = stage_k_major(lx, plan, a, b);
     lx.b.barrier();
     // Warpgroup g's B rows start g · slice rows into every slab: slice / 8 row groups of 256 bytes.
     let tid = lx.tid();

@@ -86,6 +86,13 @@ pub struct BuildArgs {
     /// on a Hopper GPU.
     #[arg(long)]
     pub wgmma: bool,
+    /// sm_100a: run `dot` on 128-row tiles (n a multiple of 16 up to 256, whole warpgroups) as
+    /// `tcgen05.mma` issued by one thread with the accumulator in tensor memory, instead of
+    /// `mma.sync`; e.g. `-D BM=128 -D BN=64` for `gemm_w3a8`. Tiles that do not fit keep
+    /// `mma.sync`. Experimental: checked in the SIMT emulator and by ptxas, not yet on a
+    /// Blackwell GPU.
+    #[arg(long)]
+    pub tcgen05: bool,
 }
 
 /// Why `tilc build` stops.
@@ -147,8 +154,8 @@ fn build_host(args: &BuildArgs) -> Result<(), Failure> {
     if emit != "vm" && emit != "simt" && args.target != "cpu" {
         return Err(Failure::Usage(format!("`--emit {emit}` needs `--target cpu`")));
     }
-    if args.report || args.manifest.is_some() || args.wgmma {
-        return Err(Failure::Usage("`--report`, `--manifest` and `--wgmma` are for the GPU targets".into()));
+    if args.report || args.manifest.is_some() || args.wgmma || args.tcgen05 {
+        return Err(Failure::Usage("`--report`, `--manifest`, `--wgmma` and `--tcgen05` are for the GPU targets".into()));
     }
     if args.kernel.len() > 1 {
         return Err(Failure::Usage(format!("`--target {}` builds one kernel at a time; give one `--kernel`", args.target)));
@@ -213,7 +220,10 @@ fn build_gpu(args: &BuildArgs) -> Result<(), Failure> {
     if args.wgmma && target != Target::Sm90a {
         return Err(Failure::Usage(format!("--wgmma needs --target sm_90a: wgmma exists only on Hopper, not on {target} (sm_100a has tcgen05, sm_120a mma.sync)")));
     }
-    let lower_options = tilc_lower::Options { wgmma: args.wgmma, ..Default::default() };
+    if args.tcgen05 && target != Target::Sm100a {
+        return Err(Failure::Usage(format!("--tcgen05 needs --target sm_100a: tcgen05 exists only on Blackwell datacenter parts, not on {target} (sm_90a has wgmma, sm_120a mma.sync)")));
+    }
+    let lower_options = tilc_lower::Options { wgmma: args.wgmma, tcgen05: args.tcgen05, ..Default::default() };
     if emit == "vm" {
         let text: Vec<String> = vms.iter().map(tilc_vm::print_kernel).collect();
         return emit_bytes(args.output.as_deref(), text.join("\n").as_bytes());
