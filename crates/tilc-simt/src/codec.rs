@@ -27,7 +27,7 @@
 //! or PTX text.
 
 use crate::builder::Builder;
-use crate::ir::{BinaryOp, CastOp, CmpOp, UnaryOp, Value};
+use crate::ir::{BinaryOp, CastOp, CmpOp, InstKind, UnaryOp, Value};
 use crate::types::{HalfFormat, Type};
 use tilc_dtype::{DType, FloatFamily, FloatFormat, Overflow};
 
@@ -273,6 +273,29 @@ pub fn encode(b: &mut Builder, d: DType, x: Value) -> Value {
             b.select(is_nan, nan, code)
         }
     }
+}
+
+/// The code of `x` (exactly representable in `d`, as for [`encode`]) as a tensor-core operand:
+/// [`encode`] except that a NaN may get any NaN code — a NaN operand makes every product it
+/// enters NaN whatever its bits, and the accumulator's NaN is the tensor core's own. For
+/// f16/bf16 this is one conversion, and nothing at all when `x` was just decoded from a code
+/// of `d` (the code is returned unchanged).
+pub fn encode_operand(b: &mut Builder, d: DType, x: Value) -> Value {
+    let half = match d {
+        DType::Float(FloatFormat::F16) => Some(HalfFormat::F16),
+        DType::Float(FloatFormat::BF16) => Some(HalfFormat::BF16),
+        _ => None,
+    };
+    let Some(fmt) = half else { return encode(b, d, x) };
+    let decoded = b.kernel().def_inst(x).and_then(|i| match b.kernel().insts[i].kind {
+        InstKind::Cast(CastOp::HalfToF(f), h, _) if f == fmt => Some(h),
+        _ => None,
+    });
+    let h = match decoded {
+        Some(h) => h,
+        None => b.cast(CastOp::FToHalf(fmt), x, Type::I16),
+    };
+    b.cast(CastOp::ZExt, h, Type::I32)
 }
 
 /// The NaN code of `f` with the sign of `negative` (unsigned formats: positive), `i32`; 0 for
@@ -672,6 +695,20 @@ pub fn convert(b: &mut Builder, from: DType, to: DType, x: Value, rounding: Simt
             Overflow::Saturate => saturate_inf(b, x, f32::MAX as f64),
         };
     }
+    if rounding == SimtRounding::NearestEven && (to == DType::F16 || to == DType::BF16) && is_f32_carried(from) {
+        // One `cvt.rn` rounds the exact f32 value to nearest-even; saturation then only has to
+        // turn the infinities it produced (or was given) into the largest finite value, since a
+        // value rounds to infinity exactly when it lies beyond the largest finite one.
+        let fmt = if to == DType::F16 { HalfFormat::F16 } else { HalfFormat::BF16 };
+        let h = b.cast(CastOp::FToHalf(fmt), x, Type::I16);
+        let mut r = b.cast(CastOp::HalfToF(fmt), h, Type::F32);
+        if overflow == Overflow::Saturate {
+            r = saturate_inf(b, r, to.max_finite());
+        }
+        // `cvt.rn` makes every NaN positive; the interpreter keeps the sign.
+        let is_nan = b.cmp(CmpOp::FNe, x, x);
+        return b.select(is_nan, x, r);
+    }
     if ne_nonsat {
         if to == DType::F32 && from == DType::F64 {
             return b.cast(CastOp::FConvert, x, Type::F32);
@@ -679,14 +716,6 @@ pub fn convert(b: &mut Builder, from: DType, to: DType, x: Value, rounding: Simt
         if to == DType::F32 && from.is_int() && !wide(from) {
             let op = if from.is_signed() { CastOp::SToF } else { CastOp::UToF };
             return b.cast(op, x, Type::F32);
-        }
-        if (to == DType::F16 || to == DType::BF16) && is_f32_carried(from) {
-            let fmt = if to == DType::F16 { HalfFormat::F16 } else { HalfFormat::BF16 };
-            let h = b.cast(CastOp::FToHalf(fmt), x, Type::I16);
-            let r = b.cast(CastOp::HalfToF(fmt), h, Type::F32);
-            // `cvt.rn` makes every NaN positive; the interpreter keeps the sign.
-            let is_nan = b.cmp(CmpOp::FNe, x, x);
-            return b.select(is_nan, x, r);
         }
     }
     if from == to && overflow == Overflow::NonSaturating && from.is_float() {

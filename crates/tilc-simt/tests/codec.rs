@@ -536,3 +536,33 @@ fn exact_embeddings_convert_every_code_like_the_interpreter() {
         assert!(!codec::exactly_representable(dt(from), dt(to)), "{from} → {to}");
     }
 }
+
+/// `encode_operand` (tensor-core operands): for f16 and bf16, a value just decoded from a code
+/// gives that code back for all 65 536 codes (NaN payloads included — any NaN is fine for an
+/// operand), and any other value gives `encode`'s code except that NaNs only need to stay NaN.
+#[test]
+fn encode_operand_returns_decoded_codes_and_agrees_with_encode() {
+    for name in ["f16", "bf16"] {
+        let d = dt(name);
+        let codes: Vec<u64> = (0..1u64 << 16).collect();
+        let out = run_map(Type::I32, &codes, |b, x, _, _| {
+            let v = codec::decode(b, d, x);
+            codec::encode_operand(b, d, v)
+        });
+        for (&c, &o) in codes.iter().zip(&out) {
+            assert_eq!(o & 0xffff, c, "{name}: code {c:#06x} decoded and encoded as an operand");
+        }
+        // Values that were computed, not decoded: f32 values of the format (every code's value,
+        // through an f32 bit pattern the builder cannot trace back to a code).
+        let bits: Vec<u64> = codes.iter().map(|&c| (d.decode(c) as f32).to_bits() as u64).collect();
+        let out = run_map(Type::I32, &bits, |b, x, _, _| {
+            let v = b.cast(CastOp::Bitcast, x, Type::F32);
+            codec::encode_operand(b, d, v)
+        });
+        for (&c, &o) in codes.iter().zip(&out) {
+            let want = d.decode(c);
+            let have = d.decode(o & 0xffff);
+            assert!(have == want || (want.is_nan() && have.is_nan()), "{name}: value of {c:#06x}: operand code {o:#06x}");
+        }
+    }
+}

@@ -139,7 +139,7 @@ fn pack_registers(lx: &mut Lx<'_>, elem: DType, vals: &[simt::Value]) -> Vec<sim
         .map(|chunk| {
             let mut w = lx.b.i32(0);
             for (e, &v) in chunk.iter().enumerate() {
-                let code = codec::encode(&mut lx.b, elem, v);
+                let code = codec::encode_operand(&mut lx.b, elem, v);
                 let sh = lx.b.i32((e as u32 * bits) as i32);
                 let part = lx.b.shl(code, sh);
                 w = lx.b.or(w, part);
@@ -528,7 +528,7 @@ fn store_run(lx: &mut Lx<'_>, t: &Tile, elem: DType, j: usize, words: Option<usi
             w * per_word
         }
         None => {
-            let code = codec::encode(&mut lx.b, elem, t.regs[j]);
+            let code = codec::encode_operand(&mut lx.b, elem, t.regs[j]);
             let ty = if elem.bits() == 8 { ST::I8 } else { ST::I16 };
             let v = lx.b.cast(CastOp::Trunc, code, ty);
             lx.b.store(Space::Shared, ptr, v, primary);
