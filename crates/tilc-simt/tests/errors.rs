@@ -198,3 +198,50 @@ fn verifier_rejects_bad_kernels_before_running() {
     let errs = verify(&b.finish()).unwrap_err();
     assert!(errs.to_string().contains("misaligned"), "{errs}");
 }
+
+/// Tensor memory round trip on 128 threads: warp 0 allocates 32 columns, every warp stores
+/// `tid` to its lanes (lane base `lane_shift` · warp, shifted into the address's lane field),
+/// reads them back, writes them out; warp 0 frees. With the right lane base (32 per warp) the
+/// values come back; with another one the emulator names the warp and its lanes.
+fn tmem_kernel(lane_shift: i32) -> Kernel {
+    let mut b = Builder::new("tmem", [128, 1, 1]);
+    let out = b.param("out", Type::GLOBAL_PTR, 4);
+    b.set_shared_bytes(16);
+    let t = b.tid_x();
+    let zero = b.i32(0);
+    let slot = b.shared_addr(zero);
+    let five = b.i32(5);
+    let warp = b.shr_u(t, five);
+    let first = b.cmp(CmpOp::Eq, warp, zero);
+    b.if_then(first, |b| {
+        b.tmem_alloc(slot, 32);
+    });
+    b.barrier();
+    let taddr = b.load(Space::Shared, Type::I32, slot, None);
+    let per_warp = b.i32(lane_shift << 16);
+    let lanes = b.mul(warp, per_warp);
+    let mine = b.add(taddr, lanes);
+    b.tmem_store(mine, &[t]);
+    let back = b.tmem_load(mine, 1, Scalar::I32);
+    let four = b.i32(4);
+    let off = b.mul(t, four);
+    let p = b.ptr_add(out, off);
+    b.store(Space::Global, p, back[0], None);
+    b.barrier();
+    b.if_then(first, |b| {
+        b.tmem_dealloc(taddr, 32);
+    });
+    b.finish()
+}
+
+#[test]
+fn tensor_memory_round_trips_and_lane_quarters_are_enforced() {
+    let mut args = vec![Arg::Buffer(vec![0; 512])];
+    run1(&tmem_kernel(32), &mut args).unwrap();
+    let want: Vec<u8> = (0..128u32).flat_map(|t| t.to_le_bytes()).collect();
+    assert_eq!(args[0], Arg::Buffer(want));
+    let mut args = vec![Arg::Buffer(vec![0; 512])];
+    let e = run1(&tmem_kernel(16), &mut args).unwrap_err();
+    assert!(matches!(e.kind, EmuErrorKind::TensorMemory(_)), "{e}");
+    assert!(e.to_string().contains("warp 1 may access lanes 32..64 only, not 16"), "{e}");
+}
