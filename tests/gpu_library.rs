@@ -549,3 +549,26 @@ fn cli_run_on_cuda_without_a_driver_is_a_clear_error() {
     assert!(stderr.contains("--target simt"), "the hint names the emulator: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `Compiler::async_tensor_cores`: `dot` becomes `tcgen05.mma` on sm_100a (128-row tiles) and
+/// `wgmma` on sm_90a (64-row tiles), plain `mma.sync` without it; the option is part of the
+/// cache key, so the two builds do not share an entry.
+#[test]
+fn async_tensor_cores_select_tcgen05_and_wgmma() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = root().join("examples/gemm_w3a8.tl");
+    let build = |target: Target, on: bool| {
+        Compiler::new(target).cache_dir(dir.path()).define("BM", if target == Target::Sm100a { 128 } else { 64 }).define("BN", 64).async_tensor_cores(on).compile_file(&file, "gemm_w3a8").unwrap_or_else(|e| panic!("{target} {on}: {e}"))
+    };
+    let plain = build(Target::Sm100a, false);
+    let fast = build(Target::Sm100a, true);
+    assert!(!fast.gpu_code().unwrap().from_cache, "the async build reused the plain build's cache entry");
+    assert!(plain.ptx().unwrap().contains("mma.sync.aligned.m16n8k32") && !plain.ptx().unwrap().contains("tcgen05"));
+    assert!(fast.ptx().unwrap().contains("tcgen05.mma.cta_group::1.kind::i8"), "no tcgen05.mma");
+    assert!(fast.gpu_code().unwrap().dots.iter().any(|d| d.contains("tcgen05")), "{:?}", fast.gpu_code().unwrap().dots);
+    let hopper = build(Target::Sm90a, true);
+    assert!(hopper.ptx().unwrap().contains("wgmma.mma_async.sync.aligned.m64n32k32.s32.s8.s8"), "no wgmma");
+    // sm_120a has neither: the option changes nothing there.
+    let consumer = build(Target::Sm120a, true);
+    assert!(consumer.ptx().unwrap().contains("mma.sync.aligned.m16n8k32"));
+}

@@ -46,6 +46,8 @@ pub struct Compiler {
     defines: Vec<(String, String)>,
     cache: CachePolicy,
     pub(crate) progress: bool,
+    /// [`Compiler::async_tensor_cores`].
+    async_tensor_cores: bool,
     memo: Arc<Mutex<HashMap<String, Kernel>>>,
 }
 
@@ -53,7 +55,7 @@ impl Compiler {
     /// A compiler for `target` with every compile-time parameter at its default, using the
     /// disk cache of [`Cache::default_dir`].
     pub fn new(target: Target) -> Compiler {
-        Compiler { target, defines: Vec::new(), cache: CachePolicy::Default, progress: true, memo: Arc::default() }
+        Compiler { target, defines: Vec::new(), cache: CachePolicy::Default, progress: true, async_tensor_cores: false, memo: Arc::default() }
     }
 
     /// Sets compile-time parameter `name` (`BM` to `64`, `TW` to `u4`, `ZP` to `true`),
@@ -84,6 +86,25 @@ impl Compiler {
     pub fn progress(mut self, show: bool) -> Compiler {
         self.progress = show;
         self
+    }
+
+    /// Lets `dot` run on the target's asynchronous tensor cores where its tile fits: warpgroup
+    /// `wgmma` on sm_90a (64-row tiles), `tcgen05.mma` with the accumulator in tensor memory on
+    /// sm_100a (128-row tiles; e.g. `define("BM", 128)`); other tiles and targets keep
+    /// `mma.sync`. Off by default: both are checked by the SIMT emulator and ptxas but have not
+    /// yet run on a Hopper or Blackwell GPU. Part of the cache key.
+    pub fn async_tensor_cores(mut self, on: bool) -> Compiler {
+        self.async_tensor_cores = on;
+        self
+    }
+
+    /// The defines plus the options that change the generated code, as the cache keys them.
+    pub(crate) fn key_defines(&self) -> Vec<(String, String)> {
+        let mut d = self.defines.clone();
+        if self.async_tensor_cores {
+            d.push(("tilc.async_tensor_cores".into(), "true".into()));
+        }
+        d
     }
 
     /// The target.
@@ -118,7 +139,8 @@ impl Compiler {
     }
 
     pub(crate) fn compile_shared(&self, file: &Arc<SourceFile>, kernel: &str) -> Result<Kernel> {
-        let parts = KeyParts { source: &file.text, kernel, defines: &self.defines, target: self.target };
+        let key_defines = self.key_defines();
+        let parts = KeyParts { source: &file.text, kernel, defines: &key_defines, target: self.target };
         let key = parts.key(None);
         if let Some(k) = self.memo.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(k.clone());
@@ -142,7 +164,7 @@ impl Compiler {
             ("kernel", kernel.to_string()),
             ("source", file.name.clone()),
             ("target", self.target.name().to_string()),
-            ("defines", defines_text(&self.defines)),
+            ("defines", defines_text(&key_defines)),
             ("values", defines_text(&consts)),
             ("compiler", crate::cache::compiler_id().to_string()),
         ];
@@ -156,7 +178,7 @@ impl Compiler {
                 match cache.as_ref().and_then(|c| gpu::load(c, &key, &vm, self.target)) {
                     Some(code) => Backend::Gpu(code),
                     None => {
-                        let code = gpu::compile(&vm, file, self.target)?;
+                        let code = gpu::compile(&vm, file, self.target, self.async_tensor_cores)?;
                         if let Some(cache) = &cache {
                             // A cache that cannot be written costs the next process a compile;
                             // it must not fail this one.

@@ -185,7 +185,8 @@ impl Compiler {
             Ok(k) => bucket(k.vm(), args),
             Err(_) => String::new(),
         };
-        let parts = KeyParts { source: &file.text, kernel, defines: self.defines(), target: self.target() };
+        let key_defines = self.key_defines();
+        let parts = KeyParts { source: &file.text, kernel, defines: &key_defines, target: self.target() };
         let key = parts.key(Some(&bucket));
         let cache = self.cache();
         if !options.force
@@ -257,7 +258,7 @@ impl Compiler {
                 ("kernel", kernel.to_string()),
                 ("source", file.name.clone()),
                 ("target", self.target().name().to_string()),
-                ("defines", defines_text(self.defines())),
+                ("defines", defines_text(&key_defines)),
                 ("bucket", bucket.clone()),
                 ("best", defines_text(&best_values)),
                 ("time_us", format!("{:.1}", time.as_secs_f64() * 1e6)),

@@ -172,11 +172,17 @@ fn ptx_target(target: Target) -> tilc_ptx::Target {
 }
 
 /// Compiles `vm` for `target`: lowering, the target's resource and feature checks, PTX, and the
-/// cubin when ptxas is installed.
-pub(crate) fn compile(vm: &tilc_vm::Kernel, file: &Arc<SourceFile>, target: Target) -> Result<GpuCode> {
+/// cubin when ptxas is installed. `async_tensor_cores`: `wgmma` on sm_90a, `tcgen05` on sm_100a
+/// where tiles fit ([`crate::Compiler::async_tensor_cores`]).
+pub(crate) fn compile(vm: &tilc_vm::Kernel, file: &Arc<SourceFile>, target: Target, async_tensor_cores: bool) -> Result<GpuCode> {
     let ptx_target = ptx_target(target);
     let compile_error = |d: Diagnostic| Error::Compile { file: file.clone(), diagnostics: vec![d] };
-    let lowered = tilc_lower::lower(vm, &tilc_lower::Options::default()).map_err(|e| compile_error(e.to_diagnostic()))?;
+    let options = tilc_lower::Options {
+        wgmma: async_tensor_cores && target == Target::Sm90a,
+        tcgen05: async_tensor_cores && target == Target::Sm100a,
+        ..Default::default()
+    };
+    let lowered = tilc_lower::lower(vm, &options).map_err(|e| compile_error(e.to_diagnostic()))?;
     let simt = &lowered.kernel;
     let checked = tilc_ptx::check_resources(simt, ptx_target).and_then(|()| tilc_ptx::check_features(simt, ptx_target).map(|_| ()));
     if let Err(e) = checked {
