@@ -125,6 +125,11 @@ fn build_tcgen05_is_for_sm_100a() {
     for needle in ["tcgen05.alloc", "tcgen05.mma.cta_group::1.kind::i8", "tcgen05.commit", "tcgen05.ld.sync.aligned.32x32b", "tcgen05.dealloc"] {
         assert!(ptx.contains(needle), "no {needle}");
     }
+    // The default 64-row tile does not fit: a note says so and mma.sync is used.
+    let out = tilc().args(["build", "examples/gemm_w3a8.tl", "--target", "sm_100a", "--tcgen05", "--emit", "ptx"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("note: --tcgen05: no `dot` of `gemm_w3a8` fits tcgen05"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mma.sync.aligned"));
     let out = tilc().args(["build", "examples/gemm_w3a8.tl", "--target", "sm_90a", "--tcgen05"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -234,6 +234,13 @@ fn build_gpu(args: &BuildArgs) -> Result<(), Failure> {
         if emit != "simt" {
             check_target(&file, &vm, &lowered.kernel, target)?;
         }
+        // An engine asked for but not taken is worth a note: the tile decides, not the flag.
+        let has_dot = !lowered.info.dots.is_empty();
+        for (asked, engine, needs) in [(args.wgmma, "wgmma", "64-row tiles on whole warpgroups"), (args.tcgen05, "tcgen05", "128-row tiles, n a multiple of 16 up to 256, whole warpgroups (e.g. -D BM=128)")] {
+            if asked && has_dot && !lowered.info.dots.iter().any(|d| d.contains(engine)) {
+                eprintln!("note: --{engine}: no `dot` of `{}` fits {engine} ({needs}); it runs on mma.sync", vm.name);
+            }
+        }
         let abi = abi::kernel_abi(&vm, &lowered.kernel).map_err(|m| Failure::Msg(format!("internal compiler error: {m}")))?;
         kernels.push(GpuKernel { vm, lowered, abi });
     }
