@@ -316,14 +316,22 @@ fn check_family(family: &str) {
     for c in cases(family) {
         let gpu = compile(&c, target);
         let interp = compile(&c, Target::Interp);
+        compare(&c, &gpu, &interp, target);
+    }
+}
+
+/// Launches `gpu` and `interp` (the same configuration) at each of `c`'s shapes on the same
+/// fresh inputs and compares the outputs.
+fn compare(c: &Case, gpu: &Kernel, interp: &Kernel, target: Target) {
+    {
         let code = gpu.gpu_code().expect("GPU code");
         for shape in c.shapes {
             let seed = fresh_seed();
             let what = format!("{} {:?} {:?} on {target} seed {seed} (TILC_SEED={seed} reproduces)", c.kernel, c.defines, shape);
-            let mut want = arguments(&interp, shape, seed);
-            let mut have = arguments(&gpu, shape, seed);
-            launch(&interp, &mut want).unwrap_or_else(|e| panic!("{what}: interpreter: {e}"));
-            launch(&gpu, &mut have).unwrap_or_else(|e| panic!("{what}: GPU: {e}"));
+            let mut want = arguments(interp, shape, seed);
+            let mut have = arguments(gpu, shape, seed);
+            launch(interp, &mut want).unwrap_or_else(|e| panic!("{what}: interpreter: {e}"));
+            launch(gpu, &mut have).unwrap_or_else(|e| panic!("{what}: GPU: {e}"));
             let vm = gpu.vm();
             for (i, p) in vm.params.iter().enumerate() {
                 let (Param::Tensor(g), Value::Tensor(w), Value::Tensor(h)) = (p, &want[i], &have[i]) else { continue };
@@ -375,6 +383,51 @@ macro_rules! gpu_tests {
 }
 
 gpu_tests!(gemm_w3a8, gemm_a16w, gemm_a8w, gemm_fp8, gemm_block_scaled, gemv_a16w, hadamard, hadamard_quant, quantize, dequantize, repack, examples);
+
+/// With a GPU: the asynchronous tensor cores of `Compiler::async_tensor_cores` — `wgmma` on an
+/// sm_90a device, `tcgen05` on an sm_100a one — give the interpreter's results (the same
+/// configurations as the emulator tests in `crates/tilc-lower/tests/library_simt.rs`). This is
+/// the hardware check both wait for before they become the default.
+#[test]
+fn async_tensor_cores_match_the_interpreter() {
+    let Some(target) = gpu_or_skip("async_tensor_cores_match_the_interpreter") else { return };
+    const SHAPE_W3A8: &[&[(&str, f64)]] = &[&[("m", 70.0), ("n", 200.0), ("k", 256.0)], &[("m", 128.0), ("n", 128.0), ("k", 128.0)]];
+    let (engine, cases) = match target {
+        Target::Sm90a => (
+            "wgmma",
+            vec![
+                case(W3A8, "gemm_w3a8", &[], SHAPE_W3A8),
+                case(W3A8, "gemm_w3a8", &[("WARPS", "4"), ("G", "64")], &[&[("m", 64.0), ("n", 128.0), ("k", 128.0)]]),
+                case(A16W, "gemm_a16w", &[("TW", "u4"), ("BM", "64"), ("BN", "64")], &[&[("m", 65.0), ("n", 96.0), ("k", 128.0), ("group", 64.0)]]),
+                case(FP8, "gemm_fp8", &[("BM", "64")], &[&[("m", 64.0), ("n", 64.0), ("k", 64.0)]]),
+                case(MX, "gemm_block_scaled", &[("BM", "64")], &[&[("m", 64.0), ("n", 40.0), ("k", 64.0), ("a_tensor_scale", 1.0), ("w_tensor_scale", 1.0)]]),
+            ],
+        ),
+        Target::Sm100a => (
+            "tcgen05",
+            vec![
+                case(W3A8, "gemm_w3a8", &[("BM", "128")], SHAPE_W3A8),
+                case(W3A8, "gemm_w3a8", &[("BM", "128"), ("BN", "64"), ("WARPS", "4"), ("G", "64")], &[&[("m", 128.0), ("n", 64.0), ("k", 128.0)]]),
+                case(A16W, "gemm_a16w", &[("TW", "u4"), ("BM", "128"), ("BN", "48")], &[&[("m", 129.0), ("n", 96.0), ("k", 128.0), ("group", 64.0)]]),
+                case(FP8, "gemm_fp8", &[("BM", "128")], &[&[("m", 128.0), ("n", 64.0), ("k", 64.0)]]),
+                case(MX, "gemm_block_scaled", &[("BM", "128")], &[&[("m", 128.0), ("n", 40.0), ("k", 64.0), ("a_tensor_scale", 1.0), ("w_tensor_scale", 1.0)]]),
+            ],
+        ),
+        other => {
+            println!("skipped: {other} has neither wgmma nor tcgen05 (async_tensor_cores_match_the_interpreter)");
+            return;
+        }
+    };
+    for c in &cases {
+        let source = std::fs::read_to_string(root().join(c.file)).unwrap_or_else(|e| panic!("{}: {e}", c.file));
+        let fast = c.defines.iter().fold(Compiler::new(target).no_cache().async_tensor_cores(true), |comp, (n, v)| comp.define(n, v));
+        let gpu = fast.compile_source(c.file, &source, c.kernel).unwrap_or_else(|e| panic!("{} {:?}: {e}", c.kernel, c.defines));
+        let dots = &gpu.gpu_code().expect("GPU code").dots;
+        assert!(dots.iter().any(|d| d.contains(engine)), "{} {:?} did not take {engine}: {dots:?}", c.kernel, c.defines);
+        let interp = compile(c, Target::Interp);
+        compare(c, &gpu, &interp, target);
+    }
+}
 
 /// No GPU needed: every configuration compiles for sm_90a, and its PTX and launch description
 /// say what the signature says.
