@@ -40,14 +40,18 @@ struct Bench {
     shape: String,
     /// Floating-point (or integer) operations of one launch; 0 where the row is not a GEMM.
     flops: f64,
+    /// Compiled with `Compiler::async_tensor_cores` (wgmma on sm_90a, tcgen05 on sm_100a).
+    async_tensor_cores: bool,
 }
 
 fn d(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
 }
 
-/// The rows: every format × m × n, then the quantizers and rotations.
-fn plan(quick: bool) -> Vec<Bench> {
+/// The rows: every format × m × n, then the quantizers and rotations; on sm_90a and sm_100a
+/// also the W3A8 and W4A16 GEMMs at m ≥ 128 on the asynchronous tensor cores (wgmma,
+/// tcgen05), beside their mma.sync rows.
+fn plan(quick: bool, target: Target) -> Vec<Bench> {
     let k = 4096.0;
     let ms: &[f64] = if quick { &[1.0, 128.0] } else { &[1.0, 16.0, 128.0, 4096.0] };
     let ns: &[f64] = if quick { &[4096.0] } else { &[4096.0, 12288.0, 14336.0] };
@@ -63,7 +67,7 @@ fn plan(quick: bool) -> Vec<Bench> {
                 } else {
                     ("lang/gemm_a16w.tl", "gemm_a16w", d(&[("TW", tw)]))
                 };
-                rows.push(Bench { format: format.into(), file, kernel, defines, scalars, shape: format!("m={m} n={n} k={k}"), flops: 2.0 * m * n * k });
+                rows.push(Bench { format: format.into(), file, kernel, defines, scalars, shape: format!("m={m} n={n} k={k}"), flops: 2.0 * m * n * k, async_tensor_cores: false });
             }
         }
     }
@@ -78,6 +82,7 @@ fn plan(quick: bool) -> Vec<Bench> {
                 scalars: vec![("m", m), ("n", n), ("k", k)],
                 shape: format!("m={m} n={n} k={k}"),
                 flops: 2.0 * m * n * k,
+                async_tensor_cores: false,
             });
         }
     }
@@ -96,7 +101,25 @@ fn plan(quick: bool) -> Vec<Bench> {
                     scalars: vec![("m", m), ("n", n), ("k", k), ("a_tensor_scale", 1.0), ("w_tensor_scale", 1.0)],
                     shape: format!("m={m} n={n} k={k}"),
                     flops: 2.0 * m * n * k,
+                    async_tensor_cores: false,
                 });
+            }
+        }
+    }
+    let engine = match target {
+        Target::Sm90a => Some(("wgmma", d(&[]), d(&[("BM", "64"), ("BN", "64")]))),
+        Target::Sm100a => Some(("tcgen05", d(&[("BM", "128"), ("BN", "64")]), d(&[("BM", "128")]))),
+        _ => None,
+    };
+    if let Some((engine, w3a8, a16w)) = engine {
+        for &m in ms.iter().filter(|&&m| m >= 128.0) {
+            for &n in ns {
+                let shape = format!("m={m} n={n} k={k}");
+                let flops = 2.0 * m * n * k;
+                rows.push(Bench { format: format!("W3A8 {engine}"), file: "examples/gemm_w3a8.tl", kernel: "gemm_w3a8", defines: w3a8.clone(), scalars: vec![("m", m), ("n", n), ("k", k)], shape: shape.clone(), flops, async_tensor_cores: true });
+                let mut defines = a16w.clone();
+                defines.push(("TW".into(), "i4".into()));
+                rows.push(Bench { format: format!("W4A16 {engine}"), file: "lang/gemm_a16w.tl", kernel: "gemm_a16w", defines, scalars: vec![("m", m), ("n", n), ("k", k), ("group", 128.0)], shape, flops, async_tensor_cores: true });
             }
         }
     }
@@ -104,8 +127,8 @@ fn plan(quick: bool) -> Vec<Bench> {
     for &cols in &[4096.0, 16384.0] {
         let shape = format!("rows={rows_n} cols={cols}");
         let two = |r: f64, c: f64| vec![("rows", r), ("cols", c)];
-        rows.push(Bench { format: "bf16→MXFP4".into(), file: "lang/quantize.tl", kernel: "quantize_mx", defines: d(&[("T", "bf16")]), scalars: two(rows_n, cols), shape: shape.clone(), flops: 0.0 });
-        rows.push(Bench { format: "bf16→NVFP4".into(), file: "lang/quantize.tl", kernel: "quantize_nvfp4", defines: d(&[("T", "bf16")]), scalars: two(rows_n, cols), shape: shape.clone(), flops: 0.0 });
+        rows.push(Bench { format: "bf16→MXFP4".into(), file: "lang/quantize.tl", kernel: "quantize_mx", defines: d(&[("T", "bf16")]), scalars: two(rows_n, cols), shape: shape.clone(), flops: 0.0, async_tensor_cores: false });
+        rows.push(Bench { format: "bf16→NVFP4".into(), file: "lang/quantize.tl", kernel: "quantize_nvfp4", defines: d(&[("T", "bf16")]), scalars: two(rows_n, cols), shape: shape.clone(), flops: 0.0, async_tensor_cores: false });
         rows.push(Bench {
             format: "bf16→i4 g128".into(),
             file: "lang/quantize.tl",
@@ -114,9 +137,10 @@ fn plan(quick: bool) -> Vec<Bench> {
             scalars: vec![("rows", rows_n), ("cols", cols), ("bh", 1.0), ("bw", 128.0), ("seed", 1.0)],
             shape: shape.clone(),
             flops: 0.0,
+            async_tensor_cores: false,
         });
         let n = format!("{cols}");
-        rows.push(Bench { format: "bf16 rotation".into(), file: "lang/hadamard.tl", kernel: "hadamard", defines: d(&[("T", "bf16"), ("N", &n)]), scalars: vec![("rows", rows_n)], shape: shape.clone(), flops: 0.0 });
+        rows.push(Bench { format: "bf16 rotation".into(), file: "lang/hadamard.tl", kernel: "hadamard", defines: d(&[("T", "bf16"), ("N", &n)]), scalars: vec![("rows", rows_n)], shape: shape.clone(), flops: 0.0, async_tensor_cores: false });
         rows.push(Bench {
             format: "bf16→MXFP4 rotated".into(),
             file: "lang/hadamard_quant.tl",
@@ -125,6 +149,7 @@ fn plan(quick: bool) -> Vec<Bench> {
             scalars: vec![("rows", rows_n), ("cols", cols), ("seed", 1.0)],
             shape,
             flops: 0.0,
+            async_tensor_cores: false,
         });
     }
     rows
@@ -229,30 +254,31 @@ fn main() {
 }
 
 fn run(target: Target, quick: bool, filter: Option<String>, markdown: Option<String>) -> Result<(), String> {
-    let mut benches = plan(quick);
+    let mut benches = plan(quick, target);
     if let Some(f) = &filter {
         benches.retain(|b| b.kernel.contains(f.as_str()) || b.format.contains(f.as_str()));
     }
     // Compile each distinct configuration once, in parallel (the disk cache makes reruns quick).
     let start = Instant::now();
     let compiler = Compiler::new(target).progress(false);
-    let mut configs: Vec<(&'static str, &'static str, Vec<(String, String)>)> = Vec::new();
+    type Config = (&'static str, &'static str, Vec<(String, String)>, bool);
+    let mut configs: Vec<Config> = Vec::new();
     for b in &benches {
-        let key = (b.file, b.kernel, b.defines.clone());
+        let key = (b.file, b.kernel, b.defines.clone(), b.async_tensor_cores);
         if !configs.contains(&key) {
             configs.push(key);
         }
     }
     let compiled: Vec<Result<Kernel, String>> = configs
         .par_iter()
-        .map(|(file, kernel, defines)| {
-            let c = defines.iter().fold(compiler.clone(), |c, (n, v)| c.define(n, v));
+        .map(|(file, kernel, defines, fast)| {
+            let c = defines.iter().fold(compiler.clone().async_tensor_cores(*fast), |c, (n, v)| c.define(n, v));
             c.compile_file(root().join(file), kernel).map_err(|e| format!("{kernel} {defines:?}: {e}"))
         })
         .collect();
     eprintln!("compiled {} configurations for {target} in {:.1} s", configs.len(), start.elapsed().as_secs_f64());
     let kernel_of = |b: &Bench| -> Result<&Kernel, String> {
-        let i = configs.iter().position(|(f, k, d)| *f == b.file && *k == b.kernel && *d == b.defines).expect("every bench has a configuration");
+        let i = configs.iter().position(|(f, k, d, a)| *f == b.file && *k == b.kernel && *d == b.defines && *a == b.async_tensor_cores).expect("every bench has a configuration");
         compiled[i].as_ref().map_err(Clone::clone)
     };
 
