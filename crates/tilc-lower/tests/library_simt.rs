@@ -310,11 +310,15 @@ fn wgmma_dots_match_the_interpreter() {
         case("lang/gemm_fp8.tl", "gemm_fp8", &[("BM", "64")], &[("m", 64.0), ("n", 64.0), ("k", 64.0)]),
         case("lang/gemm_mx.tl", "gemm_block_scaled", &[("BM", "64")], &[("m", 64.0), ("n", 40.0), ("k", 64.0), ("a_tensor_scale", 1.0), ("w_tensor_scale", 1.0)]),
     ];
-    let opts = tilc_lower::Options { wgmma: true, ..Default::default() };
-    for c in &cases {
-        let lowered = tilc_lower::lower(&elaborate(c), &opts).unwrap_or_else(|e| panic!("{} {:?}: {}", c.kernel, c.defines, e.message));
-        assert!(lowered.info.dots.iter().any(|d| d.contains("wgmma")), "{} {:?} did not take wgmma: {:?}", c.kernel, c.defines, lowered.info.dots);
-        check_with(c, &opts);
+    check_engine(&cases, &tilc_lower::Options { wgmma: true, ..Default::default() }, "wgmma");
+}
+
+/// Checks that every case's dot runs on `engine` under `opts` and agrees with the interpreter.
+fn check_engine(cases: &[Case], opts: &tilc_lower::Options, engine: &str) {
+    for c in cases {
+        let lowered = tilc_lower::lower(&elaborate(c), opts).unwrap_or_else(|e| panic!("{} {:?}: {}", c.kernel, c.defines, e.message));
+        assert!(lowered.info.dots.iter().any(|d| d.contains(engine)), "{} {:?} did not take {engine}: {:?}", c.kernel, c.defines, lowered.info.dots);
+        check_with(c, opts);
     }
 }
 
@@ -331,12 +335,7 @@ fn tcgen05_dots_match_the_interpreter() {
         case("lang/gemm_fp8.tl", "gemm_fp8", &[("BM", "128")], &[("m", 128.0), ("n", 64.0), ("k", 64.0)]),
         case("lang/gemm_mx.tl", "gemm_block_scaled", &[("BM", "128")], &[("m", 128.0), ("n", 40.0), ("k", 64.0), ("a_tensor_scale", 1.0), ("w_tensor_scale", 1.0)]),
     ];
-    let opts = tilc_lower::Options { tcgen05: true, ..Default::default() };
-    for c in &cases {
-        let lowered = tilc_lower::lower(&elaborate(c), &opts).unwrap_or_else(|e| panic!("{} {:?}: {}", c.kernel, c.defines, e.message));
-        assert!(lowered.info.dots.iter().any(|d| d.contains("tcgen05")), "{} {:?} did not take tcgen05: {:?}", c.kernel, c.defines, lowered.info.dots);
-        check_with(c, &opts);
-    }
+    check_engine(&cases, &tilc_lower::Options { tcgen05: true, ..Default::default() }, "tcgen05");
 }
 
 /// The emulator catches the tcgen05 protocol errors a GPU would hide or hang on: reading the
