@@ -58,7 +58,7 @@ pub(super) fn lower(lx: &mut Lx<'_>, plan: &MmaPlan, a: &Tile, b: &Tile, c: &Til
     // swizzled when the store and the fragment reads allow it (else plain rows).
     let staging = |base: u32, t: &Tile, frag: &RegisterLayout, k_axis: usize| {
         let st = Staging::new(base, &t.shape, k_axis, bytes);
-        let ok = lx.swizzle && st.decomposes(&t.map, lx.threads) && st.decomposes(&ThreadMap::new(frag), lx.threads);
+        let ok = lx.swizzle && st.decomposes(&t.map, lx.threads, false) && st.decomposes(&ThreadMap::new(frag), lx.threads, false);
         if ok { st } else { st.unswizzled() }
     };
     let a_st = staging(base, a, &plan.a, 1);
@@ -205,23 +205,31 @@ impl Staging {
     }
 
     /// The per-thread pointer a slot needs: keyed by its column chunk constant `cc / 16` and its
-    /// row constant mod the period (unswizzled: one pointer for every slot).
-    fn key(&self, cr: i64, cc: i64) -> (i64, i64) {
-        if self.period == 1 { (0, 0) } else { (cc / 16, cr % (self.rows_per_line * self.period)) }
+    /// row constant mod the period (unswizzled: one pointer for every slot). `coarse`: by the
+    /// row constant's line instead (`⌊cr / q⌋ mod p`, as a multiple of `q`), which is right
+    /// when every thread's row is a multiple of `q` — then `(tr + cr) / q = tr / q + ⌊cr / q⌋` —
+    /// and lets the `q` rows of a line share one pointer.
+    fn key(&self, cr: i64, cc: i64, coarse: bool) -> (i64, i64) {
+        let q = self.rows_per_line;
+        match (self.period, coarse) {
+            (1, _) => (0, 0),
+            (p, true) => (cc / 16, (cr / q) % p * q),
+            (p, false) => (cc / 16, cr % (q * p)),
+        }
     }
 
     /// Whether every slot's offset is `X(thread, key) + cr · row_bytes + cc mod 16` — the form
     /// [`StagedPtrs::slot_ptr`] computes, with one per-thread pointer per [`Staging::key`] and
     /// the rest folded into the access's immediate — with at most 16 distinct keys. Since
-    /// `(tr + cr) / q mod p = (tr + cr mod qp) / q mod p`, this holds whenever no slot's column constant
-    /// carries out of the thread's 16-byte chunk.
-    fn decomposes(&self, map: &ThreadMap, threads: usize) -> bool {
+    /// `(tr + cr) / q mod p = (tr + cr mod qp) / q mod p`, this holds (fine keys) whenever no
+    /// slot's column constant carries out of the thread's 16-byte chunk.
+    fn decomposes(&self, map: &ThreadMap, threads: usize, coarse: bool) -> bool {
         let mut keys = std::collections::BTreeSet::new();
         let fits = (0..threads).all(|t| {
             (0..map.slots).all(|j| {
                 let (tr, tc, cr, cc) = self.split(map, t, j);
-                keys.insert(self.key(cr, cc));
-                let (c, r) = self.key(cr, cc);
+                keys.insert(self.key(cr, cc, coarse));
+                let (c, r) = self.key(cr, cc, coarse);
                 let x = if self.period == 1 {
                     tr * self.row_bytes + tc
                 } else {
@@ -242,6 +250,8 @@ struct StagedPtrs {
     map: ThreadMap,
     row: simt::Value,
     col: simt::Value,
+    /// Pointers keyed by line rather than by row ([`Staging::key`]), where that decomposes.
+    coarse: bool,
     ptrs: Vec<((i64, i64), simt::Value)>,
 }
 
@@ -255,7 +265,8 @@ impl StagedPtrs {
             let b = lx.b.i32(st.bytes as i32);
             lx.b.mul(tc[st.k_axis], b)
         };
-        StagedPtrs { st, map, row, col, ptrs: Vec::new() }
+        let coarse = st.period > 1 && st.decomposes(&map, lx.threads, true);
+        StagedPtrs { st, map, row, col, coarse, ptrs: Vec::new() }
     }
 
     /// The address of slot `j`.
@@ -263,7 +274,7 @@ impl StagedPtrs {
         let local = &self.map.local_coords[j];
         let (cr, cc) = (local[1 - self.st.k_axis] as i64, local[self.st.k_axis] as i64 * self.st.bytes);
         let st = self.st;
-        let key = st.key(cr, cc);
+        let key = st.key(cr, cc, self.coarse);
         let konst = if st.period == 1 { cr * st.row_bytes + cc } else { cr * st.row_bytes + cc % 16 };
         let p = match self.ptrs.iter().find(|(k, _)| *k == key) {
             Some(&(_, p)) => p,
