@@ -287,15 +287,56 @@ pub fn encode_operand(b: &mut Builder, d: DType, x: Value) -> Value {
         _ => None,
     };
     let Some(fmt) = half else { return encode(b, d, x) };
-    let decoded = b.kernel().def_inst(x).and_then(|i| match b.kernel().insts[i].kind {
-        InstKind::Cast(CastOp::HalfToF(f), h, _) if f == fmt => Some(h),
-        _ => None,
-    });
-    let h = match decoded {
-        Some(h) => h,
-        None => b.cast(CastOp::FToHalf(fmt), x, Type::I16),
-    };
+    if let Some(code) = rounded_half_code(b, fmt, x) {
+        return code;
+    }
+    let h = b.cast(CastOp::FToHalf(fmt), x, Type::I16);
     b.cast(CastOp::ZExt, h, Type::I32)
+}
+
+/// The `i32` code of `x` when it is one of the shapes [`decode`] and [`convert`] give a
+/// half-precision value — `HalfToF(h)`, that under the saturation select (`±Inf → ±max`), and
+/// that under the NaN select (which only chooses which NaN) — computed from `h` with integer
+/// operations instead of converting `x` back; `None` for any other value.
+fn rounded_half_code(b: &mut Builder, fmt: HalfFormat, x: Value) -> Option<Value> {
+    let k = b.kernel();
+    let kind = |v: Value| k.def_inst(v).map(|i| k.insts[i].kind.clone());
+    let (inf_code, max_code) = match fmt {
+        HalfFormat::F16 => (0x7c00u32, 0x7bffu32),
+        HalfFormat::BF16 => (0x7f80, 0x7f7f),
+    };
+    match kind(x)? {
+        InstKind::Cast(CastOp::HalfToF(f), h, _) if f == fmt => Some(b.cast(CastOp::ZExt, h, Type::I32)),
+        // select(x != x, x, r): a NaN either way.
+        InstKind::Select(c, p, r) if matches!(kind(c), Some(InstKind::Cmp(CmpOp::FNe, a, a2)) if a == p && a2 == p) => rounded_half_code(b, fmt, r),
+        // select(|r0| == inf, ±max, r0) with r0 = HalfToF(h): `saturate_inf` to the format's max.
+        InstKind::Select(c, m, r0) => {
+            let Some(InstKind::Cmp(CmpOp::FEq, abs, inf)) = kind(c) else { return None };
+            let Some(InstKind::Unary(UnaryOp::FAbs, a)) = kind(abs) else { return None };
+            let Some(InstKind::Select(_, neg_max, pos_max)) = kind(m) else { return None };
+            let max = f64::from(f32::from_bits(k.const_bits(pos_max)? as u32));
+            let is_max = |v: f64| v == if fmt == HalfFormat::F16 { 65504.0 } else { f32::from_bits(0x7f7f_0000) as f64 };
+            let saturating = a == r0
+                && k.const_bits(inf)? as u32 == f32::INFINITY.to_bits()
+                && is_max(max)
+                && f64::from(f32::from_bits(k.const_bits(neg_max)? as u32)) == -max;
+            let Some(InstKind::Cast(CastOp::HalfToF(f), h, _)) = kind(r0) else { return None };
+            if !saturating || f != fmt {
+                return None;
+            }
+            let code = b.cast(CastOp::ZExt, h, Type::I32);
+            let mag_mask = c32(b, 0x7fff);
+            let mag = b.and(code, mag_mask);
+            let inf = c32(b, inf_code);
+            let is_inf = b.cmp(CmpOp::Eq, mag, inf);
+            let sign_mask = c32(b, 0x8000);
+            let sign = b.and(code, sign_mask);
+            let maxc = c32(b, max_code);
+            let sat = b.or(sign, maxc);
+            Some(b.select(is_inf, sat, code))
+        }
+        _ => None,
+    }
 }
 
 /// The NaN code of `f` with the sign of `negative` (unsigned formats: positive), `i32`; 0 for

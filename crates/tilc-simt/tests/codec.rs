@@ -566,3 +566,36 @@ fn encode_operand_returns_decoded_codes_and_agrees_with_encode() {
         }
     }
 }
+
+/// `encode_operand` of `convert`'s f32 → f16/bf16 results (nearest-even, saturating or not)
+/// reads the code off the conversion with integer operations: it must give `encode`'s code for
+/// every non-NaN input — overflow, ±Inf and the values around the largest finite one included.
+#[test]
+fn encode_operand_of_converted_halves_matches_encode() {
+    let seed = 0x5eed_0007;
+    let mut rng = Rng::new(seed);
+    for name in ["f16", "bf16"] {
+        let d = dt(name);
+        let mut xs: Vec<f32> = edge_values(d).into_iter().map(|x| x as f32).collect();
+        xs.extend(random_f32s(&mut rng, d, 256));
+        xs.extend([f32::INFINITY, f32::NEG_INFINITY, f32::MAX, -f32::MAX, 65504.0, 65519.0, 65520.0, -65520.0, 1e30, -1e-30, 0.0, -0.0]);
+        let bits: Vec<u64> = xs.iter().map(|x| x.to_bits() as u64).collect();
+        for ov in [Overflow::Saturate, Overflow::NonSaturating] {
+            let run = |operand: bool| {
+                run_map(Type::I32, &bits, |b, x, _, _| {
+                    let x = b.cast(CastOp::Bitcast, x, Type::F32);
+                    let y = codec::convert(b, DType::F32, d, x, codec::SimtRounding::NearestEven, ov);
+                    if operand { codec::encode_operand(b, d, y) } else { codec::encode(b, d, y) }
+                })
+            };
+            let (have, want) = (run(true), run(false));
+            for (k, x) in xs.iter().enumerate() {
+                if x.is_nan() {
+                    assert!(d.decode(have[k] & 0xffff).is_nan(), "seed {seed}: {name} {ov:?}: NaN became {:#06x}", have[k]);
+                } else {
+                    assert_eq!(have[k] & 0xffff, want[k] & 0xffff, "seed {seed}: {name} {ov:?}: {x:e} ({:#010x})", x.to_bits());
+                }
+            }
+        }
+    }
+}
