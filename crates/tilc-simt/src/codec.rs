@@ -693,6 +693,11 @@ pub fn convert(b: &mut Builder, from: DType, to: DType, x: Value, rounding: Simt
         if wide(to) {
             return b.cast(ext, x, Type::I64);
         }
+        // Every value of `from` is one of `to` (u3 → i8, i4 → i16 …): the carrier already holds
+        // it, and neither wrapping nor saturation can change it.
+        if to.min_finite() <= from.min_finite() && from.max_finite() <= to.max_finite() {
+            return x;
+        }
         return match overflow {
             Overflow::NonSaturating => wrap_int(b, to, x),
             Overflow::Saturate => {

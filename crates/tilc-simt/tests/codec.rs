@@ -342,6 +342,12 @@ fn convert_from_integers_matches_the_interpreter() {
     for to in ["i3", "u2", "f3e1m1", "i32"] {
         check_convert(DType::UInt(4), dt(to), &u4s, seed);
     }
+    // Every code of a type whose values all fit the target (the carrier is returned as is).
+    for (from, to) in [("u3", "i8"), ("i4", "i8"), ("u8", "i16"), ("u7", "u8"), ("i16", "i32"), ("u16", "i32"), ("u1", "i2")] {
+        let f = dt(from);
+        let carriers: Vec<u64> = (0..1u64 << f.bits()).map(|c| (f.decode(c) as i64) as u32 as u64).collect();
+        check_convert(f, dt(to), &carriers, seed);
+    }
     // 64-bit integers: to a narrower integer they wrap; to a float they round to f64 first.
     let mut i64s: Vec<u64> = (0..128).map(|_| rng.next_u64() >> (rng.next_u32() % 64)).collect();
     i64s.extend([0, 1, u64::MAX, i64::MIN as u64, i64::MAX as u64, (1 << 53) + 1, (1 << 60) + (1 << 36) + 1, (-5i64) as u64]);
