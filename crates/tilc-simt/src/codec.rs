@@ -755,14 +755,14 @@ pub fn convert(b: &mut Builder, from: DType, to: DType, x: Value, rounding: Simt
         let is_nan = b.cmp(CmpOp::FNe, x, x);
         return b.select(is_nan, x, r);
     }
-    if ne_nonsat {
-        if to == DType::F32 && from == DType::F64 {
-            return b.cast(CastOp::FConvert, x, Type::F32);
-        }
-        if to == DType::F32 && from.is_int() && !wide(from) {
-            let op = if from.is_signed() { CastOp::SToF } else { CastOp::UToF };
-            return b.cast(op, x, Type::F32);
-        }
+    if rounding == SimtRounding::NearestEven && to == DType::F32 && from.is_int() && !wide(from) {
+        // One `cvt.rn.f32.s32/u32`; no integer of 32 bits reaches f32's largest value, so
+        // saturation never applies.
+        let op = if from.is_signed() { CastOp::SToF } else { CastOp::UToF };
+        return b.cast(op, x, Type::F32);
+    }
+    if ne_nonsat && to == DType::F32 && from == DType::F64 {
+        return b.cast(CastOp::FConvert, x, Type::F32);
     }
     if from == to && overflow == Overflow::NonSaturating && from.is_float() {
         return x;
