@@ -56,6 +56,9 @@ pub struct Builder {
     kernel: Kernel,
     /// Open regions, innermost last; instructions are appended to the last.
     stack: Vec<Region>,
+    /// Values [`crate::codec::decode`] made from a code: the value's type and the code (bits
+    /// above the type's width unspecified), so that encoding it again can reuse the code.
+    decoded: std::collections::HashMap<Value, (tilc_dtype::DType, Value)>,
 }
 
 impl Builder {
@@ -63,7 +66,7 @@ impl Builder {
     pub fn new(name: &str, block_dim: [u32; 3]) -> Builder {
         let kernel = Kernel::new(name, block_dim);
         let body = kernel.body;
-        Builder { kernel, stack: vec![body] }
+        Builder { kernel, stack: vec![body], decoded: Default::default() }
     }
 
     /// Adds a parameter (scalar, or `ptr.global` assumed aligned to `align` bytes).
@@ -81,6 +84,16 @@ impl Builder {
     /// Declares a register array of `len` elements of type `ty`.
     pub fn array(&mut self, name: &str, ty: Type, len: u32) -> Array {
         self.kernel.arrays.push(ArrayData { name: name.to_string(), ty, len })
+    }
+
+    /// Records that `value` is `code` decoded as `dtype` (see [`crate::codec::decode`]).
+    pub fn note_decoded(&mut self, value: Value, dtype: tilc_dtype::DType, code: Value) {
+        self.decoded.insert(value, (dtype, code));
+    }
+
+    /// The type and code `value` was decoded from, if [`Builder::note_decoded`] recorded it.
+    pub fn decoded_from(&self, value: Value) -> Option<(tilc_dtype::DType, Value)> {
+        self.decoded.get(&value).copied()
     }
 
     /// The kernel built so far (for inspecting types).

@@ -151,7 +151,11 @@ pub fn decode(b: &mut Builder, d: DType, code: Value) -> Value {
             let h = b.cast(CastOp::Trunc, code, Type::I16);
             b.cast(CastOp::HalfToF(fmt), h, Type::F32)
         }
-        DType::Float(f) => decode_small(b, f, code),
+        DType::Float(f) => {
+            let v = decode_small(b, f, code);
+            b.note_decoded(v, d, code);
+            v
+        }
     }
 }
 
@@ -186,18 +190,16 @@ fn decode_small(b: &mut Builder, f: FloatFormat, code: Value) -> Value {
         let s = c32(b, 23 - m_bits);
         b.shl(mag, s)
     } else {
-        let off = c32(b, (127 - bias) as u32);
-        let fe = b.add(e, off);
-        let hi = b.shl(fe, c23);
+        // The magnitude bits placed where f32's go (exponent field e, mantissa at the top), read
+        // as an f32, are the value times 2^(bias − 127) — subnormal codes included, which land
+        // on f32 subnormals — so one shift and one exact multiply decode every finite code
+        // (tilus.md §4.4; the multiply must keep f32 subnormals, as PTX's `mul.rn.f32` does).
         let s = c32(b, 23 - m_bits);
-        let lo = b.shl(m, s);
-        let normal = b.or(hi, lo);
-        // Subnormal: m · 2^(1 − bias − M), an exact f32 product (the result is an f32 normal).
-        let mf = b.cast(CastOp::UToF, m, Type::F32);
-        let scale = b.f32(pow2_f32(1 - bias - m_bits as i32));
-        let sub = b.binary(BinaryOp::FMul, mf, scale);
-        let sub_bits = b.cast(CastOp::Bitcast, sub, Type::I32);
-        b.select(e_is_zero, sub_bits, normal)
+        let placed = b.shl(mag, s);
+        let small = b.cast(CastOp::Bitcast, placed, Type::F32);
+        let scale = b.f32(pow2_f32(127 - bias));
+        let v = b.binary(BinaryOp::FMul, small, scale);
+        b.cast(CastOp::Bitcast, v, Type::I32)
     };
     let nan = c32(b, 0x7fc0_0000);
     match f.family() {
@@ -277,10 +279,17 @@ pub fn encode(b: &mut Builder, d: DType, x: Value) -> Value {
 
 /// The code of `x` (exactly representable in `d`, as for [`encode`]) as a tensor-core operand:
 /// [`encode`] except that a NaN may get any NaN code — a NaN operand makes every product it
-/// enters NaN whatever its bits, and the accumulator's NaN is the tensor core's own. For
-/// f16/bf16 this is one conversion, and nothing at all when `x` was just decoded from a code
-/// of `d` (the code is returned unchanged).
+/// enters NaN whatever its bits, and the accumulator's NaN is the tensor core's own. A value
+/// [`decode`] just made from a code of `d` gives that code back (masked to `d`'s width); for
+/// f16/bf16 any other value is one conversion.
 pub fn encode_operand(b: &mut Builder, d: DType, x: Value) -> Value {
+    if let Some((from, code)) = b.decoded_from(x)
+        && from == d
+        && ty(b, code) == Type::I32
+    {
+        let m = c32(b, mask(d.bits()) as u32);
+        return b.and(code, m);
+    }
     let half = match d {
         DType::Float(FloatFormat::F16) => Some(HalfFormat::F16),
         DType::Float(FloatFormat::BF16) => Some(HalfFormat::BF16),
