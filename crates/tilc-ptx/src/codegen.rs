@@ -815,7 +815,9 @@ impl<'a, 'ctx> Lower<'a, 'ctx> {
             }
             InstKind::MbarrierInit { mbar, count } => {
                 let mbar = self.shared_u32(*mbar)?;
-                self.asm(None, &[mbar], &format!("mbarrier.init.shared::cta.b64 [$0], {count};"), "r", AsmKind::Memory)?;
+                // The fence makes the initialised barrier visible to the async proxy, whose
+                // `tcgen05.commit` arrives on it.
+                self.asm(None, &[mbar], &format!("mbarrier.init.shared::cta.b64 [$0], {count}; fence.mbarrier_init.release.cluster;"), "r", AsmKind::Memory)?;
                 Ok(vec![])
             }
             InstKind::MbarrierWait { mbar, parity } => {
