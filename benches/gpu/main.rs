@@ -61,7 +61,7 @@ fn plan(quick: bool, target: Target) -> Vec<Bench> {
             for &n in ns {
                 let scalars = vec![("m", m), ("n", n), ("k", k), ("group", 128.0)];
                 let (file, kernel, defines) = if m == 1.0 {
-                    ("lang/gemv.tl", "gemv_a16w", d(&[("TW", tw)]))
+                    ("lang/gemv.tl", "gemv_a16w", d(&[("TW", tw), ("ROWS", "1"), ("BN", "256")]))
                 } else if m <= 16.0 {
                     ("lang/gemm_a16w.tl", "gemm_a16w", d(&[("TW", tw), ("BM", "16")]))
                 } else {

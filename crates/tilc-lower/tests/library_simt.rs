@@ -181,6 +181,7 @@ simt_cases! {
     gemv_a16w: [
         case("lang/gemv.tl", "gemv_a16w", &[], &[("m", 1.0), ("n", 70.0), ("k", 128.0), ("group", 64.0)]),
         case("lang/gemv.tl", "gemv_a16w", &[("TW", "u5"), ("ZP", "true"), ("BN", "32"), ("BK", "32")], &[("m", 4.0), ("n", 40.0), ("k", 64.0), ("group", 64.0)]),
+        case("lang/gemv.tl", "gemv_a16w", &[("ROWS", "1"), ("BN", "256")], &[("m", 1.0), ("n", 300.0), ("k", 128.0), ("group", 64.0)]),
     ];
     hadamard: [
         case("lang/hadamard.tl", "hadamard", &[], &[("rows", 2.0)]),
