@@ -1,9 +1,11 @@
 //! Criterion benches of the CPU backend at LLM shapes, through the public `tilc` API:
 //!
-//! - W4A16 GEMV (`lang/gemv.tl`, `gemv_a16w`, i4 weights, f16 scales per 128 rows, f16 x) and
+//! - W4A16 GEMV (`lang/gemv.tl`, `gemv_a16w`, i4 weights, f16 scales per 128 rows, f16 x; BN =
+//!   64 and, reading whole cache lines of W per row, BN = 256) and
 //!   W3A8 GEMV (`examples/gemm_w3a8.tl` at m = 1) at k = 4096, n = 4096 and 14336;
-//! - W4A16 GEMM (`lang/gemm_a16w.tl`) and W3A8 GEMM (`gemm_w3a8`) at m = 16 (and m = 256 with
-//!   `TILC_BENCH_LARGE=1`: tens of seconds per launch on a 2-core machine);
+//! - W4A16 GEMM (`lang/gemm_a16w.tl`) and W3A8 GEMM (`gemm_w3a8`) at m = 16 and 256 (one to
+//!   a few seconds per m = 256 launch on a 2-core machine, ten samples each; `TILC_BENCH_M=16`
+//!   restricts the m axis);
 //! - an f32 GEMM baseline (`matrixmultiply::sgemm`, one thread) on the same shapes;
 //! - JIT compile time (elaboration + Cranelift, verifier off) of every library kernel at its
 //!   default configuration, and of `gemm_w3a8`.
@@ -31,7 +33,10 @@ fn ns() -> Vec<usize> {
 }
 
 fn ms() -> Vec<usize> {
-    if std::env::var_os("TILC_BENCH_LARGE").is_some() { vec![16, 256] } else { vec![16] }
+    match std::env::var("TILC_BENCH_M").ok().and_then(|v| v.parse().ok()) {
+        Some(m) => vec![m],
+        None => vec![16, 256],
+    }
 }
 
 fn compile(path: &str, kernel: &str, defines: &[(&str, &str)]) -> Kernel {
@@ -88,6 +93,8 @@ impl W3a8 {
 
 fn gemv(c: &mut Criterion) {
     let w4 = compile("lang/gemv.tl", "gemv_a16w", &[("BN", "64"), ("BK", "64")]);
+    // Whole 128-byte cache lines of W per row read (BN = 256 i4 codes), a quarter of the blocks.
+    let w4_wide = compile("lang/gemv.tl", "gemv_a16w", &[("BN", "256"), ("BK", "64")]);
     let w3 = compile("examples/gemm_w3a8.tl", "gemm_w3a8", &[("BM", "32")]);
     let mut group = c.benchmark_group("gemv_m1");
     group.sample_size(10);
@@ -97,6 +104,7 @@ fn gemv(c: &mut Criterion) {
         let mut y = Tensor::zeros(DType::F16, &[1, n]).unwrap();
         group.throughput(Throughput::Bytes(wts.bytes()));
         group.bench_function(BenchmarkId::new("w4a16", format!("k{K}_n{n}")), |b| b.iter(|| wts.run(&w4, black_box(&x), &mut y)));
+        group.bench_function(BenchmarkId::new("w4a16_bn256", format!("k{K}_n{n}")), |b| b.iter(|| wts.run(&w4_wide, black_box(&x), &mut y)));
 
         let wts = W3a8::new(n);
         let a = Tensor::random(DType::Int(8), &[1, K], 6).unwrap();

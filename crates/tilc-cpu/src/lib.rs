@@ -7,7 +7,7 @@
 //! bit: integers and every quantized output (stochastic rounding included) exactly, and floats
 //! exactly too, because each operation is computed in the interpreter's order and precision
 //! (f64 arithmetic rounded once to the element type; `dot` accumulates in f32 per step through
-//! f64). [`lower`](crate::lower) says which operations are native and which call Rust helpers
+//! f64). The `lower` module says which operations are native and which call Rust helpers
 //! that use `tilc_dtype`.
 //!
 //! **Where it differs from the interpreter** (kernels that trip these are wrong on a GPU too):

@@ -13,8 +13,10 @@
 //! per element, row-major, in a container of 1, 2 or 4 bytes; elementwise operations decode
 //! each element to that computing form, operate exactly as the interpreter does, and encode.
 //! Shapes are compile-time, so every tile operation is a nest of counted loops with constant
-//! strides; `dot` is vectorised over output columns (i32x4 for integers, f64x2 for floats,
-//! which reproduces the interpreter's per-step f32 rounding exactly).
+//! strides; `dot` is vectorised over output columns in the [`DotForm`] the operand types allow
+//! (integers of at most 8 bits as `i16` pairs multiplied and summed into i32x4 by `pmaddwd`,
+//! wider ones in i32x4; `f16` × `f16` in f32x4, whose products are exact; other floats in
+//! f64x2 rounded to f32 after every step), each reproducing the interpreter's rule exactly.
 //!
 //! **Native code:** all integer arithmetic, comparisons, shifts and division (with their
 //! checks); `f32`/`f64` `+ − × ÷ sqrt min max floor ceil trunc round` and comparisons; decoding
@@ -42,7 +44,7 @@
 
 use crate::helpers::{self, container_bytes, desc};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I8, I8X16, I32, I32X4, I64, I64X2};
+use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I8, I8X16, I16X8, I32, I32X4, I64, I64X2};
 use cranelift_codegen::ir::{self, AbiParam, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, Signature, UserFuncName};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -1933,10 +1935,11 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// `dot` one row of `a` at a time, four elements per step, when the operands are integers
     /// of at most 32 bits or `f32`/`f16`/`bf16` (whose code 0 is +0) and rows of `a` fill whole
-    /// 16-byte words (else `false`, and nothing is emitted). `b` is converted once; a row of
-    /// `a` whose codes are all 0 copies its accumulator row through (exact for integers; for
-    /// floats only when every `b` is finite and no accumulator of the row is −0 or NaN, see
-    /// [`Lower::dot`]), so a GEMV that pads m to 16 rows converts and multiplies one row.
+    /// 16-byte words (else `false`, and nothing is emitted). `b` is converted once to the
+    /// [`DotForm`] the operand types allow; a row of `a` whose codes are all 0 copies its
+    /// accumulator row through (exact for integers; for floats only when every `b` is finite
+    /// and no accumulator of the row is −0 or NaN, see [`Lower::dot`]), so a GEMV that pads m
+    /// to 16 rows converts and multiplies one row.
     #[allow(clippy::too_many_arguments)]
     fn dot_rows(&mut self, int: bool, (m, kk, n): (usize, usize, usize), (ab, da): (u32, DType), (bb, db): (u32, DType), (cb, dc): (u32, DType), ob: u32) -> bool {
         let operand_ok = |d: DType| if int { d.is_int() && d.bits() <= 32 } else { is_f32(d) || d == DType::F16 || is_bf16(d) };
@@ -1944,8 +1947,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         if !(operand_ok(da) && operand_ok(db) && a_row_bytes.is_multiple_of(16) && n.is_multiple_of(4) && kk.is_multiple_of(4)) {
             return false;
         }
-        let elem = if int { 4 } else { 8 };
-        let (arow, bconv, accrow) = (self.alloc(kk * elem), self.alloc(kk * n * elem), self.alloc(n * elem));
+        let form = DotForm::choose(da, db);
+        let elem = form.elem();
+        let (arow, accrow) = (self.alloc(kk * elem), self.alloc(n * elem));
         let finite = if int {
             None
         } else {
@@ -1954,13 +1958,57 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.fb.def_var(v, ones);
             Some(v)
         };
-        let z = self.iconst(0);
-        self.convert_x4(bb, z, db, bconv, kk * n, int, finite);
+        // An `f32` b met by at most two live rows (a GEMV's one row among its padding) is read
+        // as it is, two f64 columns promoted per f32x4 load, instead of converted whole first.
+        let direct = (form == DotForm::F64 && is_f32(db)).then(|| {
+            let live = self.fb.declare_var(I64);
+            let z = self.iconst(0);
+            self.fb.def_var(live, z);
+            self.loop_n(m, &mut |s: &mut Self, row| {
+                let a_off = s.fb.ins().imul_imm_s(row, a_row_bytes as i64);
+                let any = s.any_bits_x4(ab, a_off, a_row_bytes / 16);
+                let nonzero = s.fb.ins().icmp_imm_s(IntCC::NotEqual, any, 0);
+                let nonzero = s.fb.ins().uextend(I64, nonzero);
+                let cur = s.fb.use_var(live);
+                let next = s.fb.ins().iadd(cur, nonzero);
+                s.fb.def_var(live, next);
+            });
+            let live = self.fb.use_var(live);
+            self.fb.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, live, 2)
+        });
+        let bconv = if form == DotForm::I16Pairs {
+            self.pairs_of_rows(bb, db, kk, n)
+        } else {
+            let bconv = self.alloc(kk * n * elem);
+            let z = self.iconst(0);
+            match direct {
+                None => self.convert_x4(bb, z, db, bconv, kk * n, form == DotForm::F64, finite),
+                Some(direct) => {
+                    if let Some(fin) = finite {
+                        self.loop_n(kk * n / 4, &mut |s: &mut Self, e| {
+                            let base = s.addr(bb);
+                            let a = s.elem_addr(base, e, 16);
+                            let bits = s.fb.ins().load(I32X4, mf(), a, 0);
+                            s.and_finite(fin, bits);
+                        });
+                    }
+                    let (convert, done) = (self.fb.create_block(), self.fb.create_block());
+                    self.fb.ins().brif(direct, done, &[], convert, &[]);
+                    self.fb.switch_to_block(convert);
+                    self.fb.seal_block(convert);
+                    self.convert_x4(bb, z, db, bconv, kk * n, true, None);
+                    self.fb.ins().jump(done, &[]);
+                    self.fb.switch_to_block(done);
+                    self.fb.seal_block(done);
+                }
+            }
+            bconv
+        };
         let b_finite = finite.map(|v| {
             let v = self.fb.use_var(v);
             self.fb.ins().vall_true(v)
         });
-        let lanes = 16 / elem;
+        let lanes = form.lanes();
         let vecs = if n >= 8 * lanes { 8 } else { 4 };
         let block = vecs * lanes;
         let nblocks = n / block;
@@ -2016,15 +2064,34 @@ impl<'a, 'f> Lower<'a, 'f> {
             s.fb.ins().jump(join, &[]);
             s.fb.switch_to_block(work);
             s.fb.seal_block(work);
-            let a_first = s.fb.ins().imul_imm_s(row, kk as i64);
-            s.convert_x4(ab, a_first, da, arow, kk, int, None);
+            if form == DotForm::I16Pairs {
+                s.row_to_i16(ab, a_off, da, arow, kk);
+            } else {
+                let a_first = s.fb.ins().imul_imm_s(row, kk as i64);
+                s.convert_x4(ab, a_first, da, arow, kk, form == DotForm::F64, None);
+            }
             let c_first = s.fb.ins().imul_imm_s(row, n as i64);
-            s.convert_x4(cb, c_first, dc, accrow, n, int, None);
+            s.convert_x4(cb, c_first, dc, accrow, n, form == DotForm::F64, None);
             let row0 = s.iconst(0);
-            s.dot_row(int, row0, (vecs, block, nblocks, rest_vecs, scalar_from), kk, n, arow, bconv, accrow);
+            let tiles = (vecs, block, nblocks, rest_vecs, scalar_from);
+            match direct {
+                None => s.dot_row(form, row0, tiles, kk, n, arow, (bconv, false), accrow),
+                Some(direct) => {
+                    let (from_codes, converted, done) = (s.fb.create_block(), s.fb.create_block(), s.fb.create_block());
+                    s.fb.ins().brif(direct, from_codes, &[], converted, &[]);
+                    for (blk, b) in [(from_codes, (bb, true)), (converted, (bconv, false))] {
+                        s.fb.switch_to_block(blk);
+                        s.fb.seal_block(blk);
+                        s.dot_row(form, row0, tiles, kk, n, arow, b, accrow);
+                        s.fb.ins().jump(done, &[]);
+                    }
+                    s.fb.switch_to_block(done);
+                    s.fb.seal_block(done);
+                }
+            }
             // Back to codes: i32 masked to the accumulator's width, or f32 bits.
             let abase = s.addr(accrow);
-            s.accumulators_to_codes(int, dc.bits(), elem, abase, orow, n / 4);
+            s.accumulators_to_codes(form, dc.bits(), abase, orow, n / 4);
             s.fb.ins().jump(join, &[]);
             s.fb.switch_to_block(join);
             s.fb.seal_block(join);
@@ -2032,38 +2099,114 @@ impl<'a, 'f> Lower<'a, 'f> {
         true
     }
 
+    /// The `[kk, n]` tile at `src` of integers of at most 8 bits (one-byte containers, `kk`
+    /// even) as `i16` pairs for [`DotForm::I16Pairs`]: a new scratch buffer of `kk / 2` rows of
+    /// `n` 32-bit slots, slot `(q, j)` holding `b[2q, j]` in its low half and `b[2q + 1, j]` in
+    /// its high half — the lanes `pmaddwd` multiplies by `(a[2q], a[2q + 1])` and sums. Eight
+    /// columns per step: two 8-byte loads extended to `i16x8`, interleaved low and high.
+    fn pairs_of_rows(&mut self, src: u32, d: DType, kk: usize, n: usize) -> u32 {
+        let dst = self.alloc(kk * n * 2);
+        let (sbase, dbase) = (self.addr(src), self.addr(dst));
+        let (groups, tail) = (n / 8, n % 8 == 4);
+        self.loop_n(kk / 2, &mut |s: &mut Self, q| {
+            let row0 = s.fb.ins().imul_imm_s(q, 2 * n as i64);
+            let row0 = s.fb.ins().iadd(sbase, row0);
+            let out = s.fb.ins().imul_imm_s(q, 4 * n as i64);
+            let out = s.fb.ins().iadd(dbase, out);
+            let step = |s: &mut Self, g: ir::Value, both: bool| {
+                let x = s.fb.ins().iadd(row0, g);
+                let lo_row = s.load_i16x8(d, x, 0);
+                let hi_row = s.load_i16x8(d, x, n as i32);
+                let o = s.elem_addr(out, g, 4);
+                let lo = s.shuffle_bytes(lo_row, hi_row, &[0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23]);
+                s.fb.ins().store(mf(), lo, o, 0);
+                if both {
+                    let hi = s.shuffle_bytes(lo_row, hi_row, &[8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31]);
+                    s.fb.ins().store(mf(), hi, o, 16);
+                }
+            };
+            s.loop_n(groups, &mut |s: &mut Self, g| {
+                let g = s.fb.ins().imul_imm_s(g, 8);
+                step(s, g, true);
+            });
+            if tail {
+                // Four columns left: the load reads four bytes past them (the next row, or the
+                // slack that follows every scratch buffer), whose lanes are not stored.
+                let g = s.iconst(8 * groups as i64);
+                step(s, g, false);
+            }
+        });
+        dst
+    }
+
+    /// Writes the `kk` (a multiple of 8) one-byte integers at scratch offset `src` + the byte
+    /// offset `start` to `dst` as `i16` values, eight at a time: consecutive pairs are the
+    /// `(a[2q], a[2q + 1])` halves of [`DotForm::I16Pairs`]' 32-bit steps.
+    fn row_to_i16(&mut self, src: u32, start: ir::Value, d: DType, dst: u32, kk: usize) {
+        let sbase = self.addr(src);
+        let sbase = self.fb.ins().iadd(sbase, start);
+        let dbase = self.addr(dst);
+        self.loop_n(kk / 8, &mut |s: &mut Self, e| {
+            let a = s.elem_addr(sbase, e, 8);
+            let v = s.load_i16x8(d, a, 0);
+            let o = s.elem_addr(dbase, e, 16);
+            s.fb.ins().store(mf(), v, o, 0);
+        });
+    }
+
+    /// The values of eight one-byte integer codes of `d` at `addr + offset`, as `i16x8`: sign-
+    /// or zero-extended, and sign-extended from bit `bits − 1` for signed types under 8 bits.
+    fn load_i16x8(&mut self, d: DType, addr: ir::Value, offset: i32) -> ir::Value {
+        let bits = d.bits() as i64;
+        if !d.is_signed() {
+            return self.fb.ins().uload8x8(mf(), addr, offset);
+        }
+        let v = self.fb.ins().sload8x8(mf(), addr, offset);
+        if bits == 8 {
+            return v;
+        }
+        let v = self.fb.ins().ishl_imm_u(v, 16 - bits);
+        self.fb.ins().sshr_imm_u(v, 16 - bits)
+    }
+
+    /// ANDs into `fin` (an `i32x4` lane mask) "not Inf or NaN" of four f32 bit patterns.
+    fn and_finite(&mut self, fin: Variable, bits: ir::Value) {
+        let abs_m = self.splat_i32(0x7FFF_FFFF);
+        let abs = self.fb.ins().band(bits, abs_m);
+        let inf = self.splat_i32(0x7F80_0000);
+        let ok = self.fb.ins().icmp(IntCC::UnsignedLessThan, abs, inf);
+        let cur = self.fb.use_var(fin);
+        let next = self.fb.ins().band(cur, ok);
+        self.fb.def_var(fin, next);
+    }
+
     /// Converts `n` (a multiple of 4) elements of the tile at `src` (of `d`), from element
     /// `first`, to `dst` in the accumulation form of `dot`, four at a time: `i32` values for
-    /// integers of at most 32 bits, or exact f64 for `f32`, `f16`, `bf16` (decoded as
-    /// [`Lower::decode`] does). With `finite`, ANDs into it the lanes' "not Inf or NaN".
+    /// integers of at most 32 bits, or the exact `f32` values of `f32`, `f16`, `bf16` (decoded
+    /// as [`Lower::decode`] does), promoted to f64 when `promote`. With `finite`, ANDs into it
+    /// the lanes' "not Inf or NaN".
     #[allow(clippy::too_many_arguments)]
-    fn convert_x4(&mut self, src: u32, first: ir::Value, d: DType, dst: u32, n: usize, int: bool, finite: Option<Variable>) {
+    fn convert_x4(&mut self, src: u32, first: ir::Value, d: DType, dst: u32, n: usize, promote: bool, finite: Option<Variable>) {
         let sbase = self.addr(src);
         let sbase = self.elem_addr(sbase, first, container_bytes(d));
         let dbase = self.addr(dst);
         self.loop_n(n / 4, &mut |s: &mut Self, e| {
             let a = s.elem_addr(sbase, e, 4 * container_bytes(d));
             let v = s.load_x4(d, a);
-            if int {
-                let o = s.elem_addr(dbase, e, 16);
-                s.fb.ins().store(mf(), v, o, 0);
-            } else {
-                if let Some(fin) = finite {
-                    let bits = s.vcast(I32X4, v);
-                    let abs_m = s.splat_i32(0x7FFF_FFFF);
-                    let abs = s.fb.ins().band(bits, abs_m);
-                    let inf = s.splat_i32(0x7F80_0000);
-                    let ok = s.fb.ins().icmp(IntCC::UnsignedLessThan, abs, inf);
-                    let cur = s.fb.use_var(fin);
-                    let next = s.fb.ins().band(cur, ok);
-                    s.fb.def_var(fin, next);
-                }
+            if let Some(fin) = finite {
+                let bits = s.vcast(I32X4, v);
+                s.and_finite(fin, bits);
+            }
+            if promote {
                 let o = s.elem_addr(dbase, e, 32);
                 let lo = s.fb.ins().fvpromote_low(v);
                 let high = s.shuffle_bytes(v, v, &[8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]);
                 let hi = s.fb.ins().fvpromote_low(high);
                 s.fb.ins().store(mf(), lo, o, 0);
                 s.fb.ins().store(mf(), hi, o, 16);
+            } else {
+                let o = s.elem_addr(dbase, e, 16);
+                s.fb.ins().store(mf(), v, o, 0);
             }
         });
     }
@@ -2084,7 +2227,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         // Operands converted once to the accumulation form (i32, or f64 holding exact values),
         // so the inner loop is loads and vector multiply-adds.
-        let elem = if int { 4 } else { 8 };
+        let form = if int { DotForm::I32 } else { DotForm::F64 };
+        let elem = form.elem();
         let (aconv, bconv, acc) = (self.alloc(m * kk * elem), self.alloc(kk * n * elem), self.alloc(m * n * elem));
         // Four elements at a time where every tile allows it (the checks below then read pairs).
         let vec = kk.is_multiple_of(2) && n.is_multiple_of(4) && (m * kk).is_multiple_of(4);
@@ -2176,7 +2320,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             s.fb.ins().brif(skip, join, &[], work, &[]);
             s.fb.switch_to_block(work);
             s.fb.seal_block(work);
-            s.dot_row(int, row, (vecs, block, nblocks, rest_vecs, scalar_from), kk, n, aconv, bconv, acc);
+            s.dot_row(form, row, (vecs, block, nblocks, rest_vecs, scalar_from), kk, n, aconv, (bconv, false), acc);
             s.fb.ins().jump(join, &[]);
             s.fb.switch_to_block(join);
             s.fb.seal_block(join);
@@ -2184,7 +2328,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         // Back to codes: i32 masked to the accumulator's width, or f32 bits.
         let (abase, obase) = (self.addr(acc), self.addr(ob));
         if vec {
-            self.accumulators_to_codes(int, dc.bits(), elem, abase, obase, m * n / 4);
+            self.accumulators_to_codes(form, dc.bits(), abase, obase, m * n / 4);
             return Ok(());
         }
         self.loop_n(m * n, &mut |s: &mut Self, e| {
@@ -2223,7 +2367,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             return false;
         }
         let z = self.iconst(0);
-        self.convert_x4(src, z, d, dst, n, int, None);
+        self.convert_x4(src, z, d, dst, n, !int, None);
         true
     }
 
@@ -2308,54 +2452,72 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.fb.ins().fcmp(FloatCC::LessThan, ax, inf)
     }
 
-    /// Writes `groups` × 4 accumulators at `abase` (i32, or f64 of `elem` bytes) back as codes at
-    /// `obase`: i32 masked to the accumulator's `bits`, or f64 demoted to f32 bits.
-    fn accumulators_to_codes(&mut self, int: bool, bits: u32, elem: usize, abase: ir::Value, obase: ir::Value, groups: usize) {
+    /// Writes `groups` × 4 accumulators of `form` at `abase` back as codes at `obase`: i32
+    /// masked to the accumulator's `bits`, f64 demoted to f32 bits, or f32 bits as they are.
+    fn accumulators_to_codes(&mut self, form: DotForm, bits: u32, abase: ir::Value, obase: ir::Value, groups: usize) {
         self.loop_n(groups, &mut |s: &mut Self, e| {
-            let a = s.elem_addr(abase, e, 4 * elem);
+            let a = s.elem_addr(abase, e, 4 * form.elem());
             let o = s.elem_addr(obase, e, 16);
-            let v = if int {
-                let v = s.fb.ins().load(I32X4, mf(), a, 0);
-                s.i32x4_mask(v, bits)
-            } else {
-                let lo = s.fb.ins().load(F64X2, mf(), a, 0);
-                let hi = s.fb.ins().load(F64X2, mf(), a, 16);
-                let lo = s.fb.ins().fvdemote(lo);
-                let hi = s.fb.ins().fvdemote(hi);
-                s.shuffle_bytes(lo, hi, &[0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23])
+            let v = match form {
+                DotForm::I32 | DotForm::I16Pairs => {
+                    let v = s.fb.ins().load(I32X4, mf(), a, 0);
+                    s.i32x4_mask(v, bits)
+                }
+                DotForm::F64 => {
+                    let lo = s.fb.ins().load(F64X2, mf(), a, 0);
+                    let hi = s.fb.ins().load(F64X2, mf(), a, 16);
+                    let lo = s.fb.ins().fvdemote(lo);
+                    let hi = s.fb.ins().fvdemote(hi);
+                    s.shuffle_bytes(lo, hi, &[0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23])
+                }
+                DotForm::F32 => s.fb.ins().load(I32X4, mf(), a, 0),
             };
             s.fb.ins().store(mf(), v, o, 0);
         });
     }
 
     /// One row of a `dot`: the columns in blocks of `vecs` vectors (a loop of `nblocks`), then
-    /// the `rest_vecs` vectors left, then the columns from `scalar_from` one at a time.
+    /// the `rest_vecs` vectors left, then the columns from `scalar_from` one at a time. `b` is
+    /// the converted operand's offset and whether it holds `f32` codes read directly (only for
+    /// [`DotForm::F64`], an even number of vectors and no single columns).
     #[allow(clippy::too_many_arguments)]
-    fn dot_row(&mut self, int: bool, row: ir::Value, (vecs, block, nblocks, rest_vecs, scalar_from): (usize, usize, usize, usize, usize), kk: usize, n: usize, aconv: u32, bconv: u32, acc: u32) {
+    fn dot_row(&mut self, form: DotForm, row: ir::Value, (vecs, block, nblocks, rest_vecs, scalar_from): (usize, usize, usize, usize, usize), kk: usize, n: usize, aconv: u32, b: (u32, bool), acc: u32) {
         if nblocks > 0 {
             self.loop_n(nblocks, &mut |s: &mut Self, q| {
                 let col0 = s.fb.ins().imul_imm_s(q, block as i64);
-                s.dot_cols(int, row, col0, vecs, kk, n, aconv, bconv, acc);
+                s.dot_cols(form, row, col0, vecs, kk, n, aconv, b, acc);
             });
         }
         if rest_vecs > 0 {
             let col0 = self.iconst((nblocks * block) as i64);
-            self.dot_cols(int, row, col0, rest_vecs, kk, n, aconv, bconv, acc);
+            self.dot_cols(form, row, col0, rest_vecs, kk, n, aconv, b, acc);
         }
         for col in scalar_from..n {
             let col0 = self.iconst(col as i64);
-            self.dot_cols(int, row, col0, 0, kk, n, aconv, bconv, acc);
+            self.dot_cols(form, row, col0, 0, kk, n, aconv, b, acc);
         }
     }
 
     /// Accumulates `a[row, :] · b[:, col0 ..]` into `acc[row, col0 ..]` for `nvec` vectors of
-    /// columns (or one column when `nvec` is 0), keeping the sums in registers over k.
+    /// columns (or one column when `nvec` is 0, for [`DotForm::I32`] and [`DotForm::F64`]),
+    /// keeping the sums in registers over k.
     #[allow(clippy::too_many_arguments)]
-    fn dot_cols(&mut self, int: bool, row: ir::Value, col0: ir::Value, nvec: usize, kk: usize, n: usize, aconv: u32, bconv: u32, acc: u32) {
-        let elem: i64 = if int { 4 } else { 8 };
-        let (vty, sty) = if int { (I32X4, I32) } else { (F64X2, F64) };
+    fn dot_cols(&mut self, form: DotForm, row: ir::Value, col0: ir::Value, nvec: usize, kk: usize, n: usize, aconv: u32, (bconv, b_f32): (u32, bool), acc: u32) {
+        let elem = form.elem() as i64;
+        let (vty, sty) = match form {
+            DotForm::I32 | DotForm::I16Pairs => (I32X4, I32),
+            DotForm::F64 => (F64X2, F64),
+            DotForm::F32 => (F32X4, F32),
+        };
+        debug_assert!(nvec > 0 || matches!(form, DotForm::I32 | DotForm::F64), "one column at a time only in i32 or f64");
+        debug_assert!(!b_f32 || form == DotForm::F64 && nvec.is_multiple_of(2) && nvec > 0, "f32 codes of b feed pairs of f64 vectors");
+        // Bytes of one column of b in memory.
+        let b_elem = if b_f32 { 4 } else { elem };
         let ty = if nvec == 0 { sty } else { vty };
         let count = nvec.max(1);
+        // One step takes `k_step` elements of k: a's element (an i32 holding two i16 for
+        // pairs) and one row of b's slots, `elem` bytes per column.
+        let steps = kk / form.k_step();
         let abase = self.addr(acc);
         let rowoff = self.fb.ins().imul_imm_s(row, n as i64);
         let e0 = self.fb.ins().iadd(rowoff, col0);
@@ -2369,31 +2531,65 @@ impl<'a, 'f> Lower<'a, 'f> {
             })
             .collect();
         let arow_base = self.addr(aconv);
-        let arow_off = self.fb.ins().imul_imm_s(row, kk as i64 * elem);
+        let arow_off = self.fb.ins().imul_imm_s(row, steps as i64 * elem);
         let arow = self.fb.ins().iadd(arow_base, arow_off);
         let bbase = self.addr(bconv);
-        let bcol_off = self.fb.ins().imul_imm_s(col0, elem);
+        let bcol_off = self.fb.ins().imul_imm_s(col0, b_elem);
         let bcol = self.fb.ins().iadd(bbase, bcol_off);
-        self.loop_n(kk, &mut |s: &mut Self, p| {
+        self.loop_n(steps, &mut |s: &mut Self, p| {
             let aa = s.elem_addr(arow, p, elem as usize);
             let av = s.fb.ins().load(sty, mf(), aa, 0);
             let av = if nvec == 0 { av } else { s.fb.ins().splat(vty, av) };
-            let boff = s.fb.ins().imul_imm_s(p, n as i64 * elem);
+            let boff = s.fb.ins().imul_imm_s(p, n as i64 * b_elem);
             let brow = s.fb.ins().iadd(bcol, boff);
+            // Each b vector is loaded next to its use (Cranelift keeps instruction order, and
+            // eight accumulators plus eight loaded vectors would not fit the 16 registers).
+            let mut high_half = None;
             for (j, &v) in vars.iter().enumerate() {
-                let bv = s.fb.ins().load(ty, mf(), brow, (j as i64 * 16) as i32);
+                let bv = match high_half.take() {
+                    Some(hi) => hi,
+                    None if b_f32 => {
+                        // f32 → f64 is exact: the values `convert_x4` would have stored.
+                        let v = s.fb.ins().load(F32X4, mf(), brow, (j * 8) as i32);
+                        let high = s.shuffle_bytes(v, v, &[8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]);
+                        high_half = Some(s.fb.ins().fvpromote_low(high));
+                        s.fb.ins().fvpromote_low(v)
+                    }
+                    None => s.fb.ins().load(ty, mf(), brow, (j * 16) as i32),
+                };
                 let cur = s.fb.use_var(v);
-                let next = if int {
-                    let pr = s.fb.ins().imul(av, bv);
-                    s.fb.ins().iadd(cur, pr)
-                } else {
-                    let pr = s.fb.ins().fmul(av, bv);
-                    let t = s.fb.ins().fadd(cur, pr);
-                    if nvec == 0 {
-                        s.round_float(DType::F32, t)
-                    } else {
-                        let t32 = s.fb.ins().fvdemote(t);
-                        s.fb.ins().fvpromote_low(t32)
+                let next = match form {
+                    DotForm::I32 => {
+                        let pr = s.fb.ins().imul(av, bv);
+                        s.fb.ins().iadd(cur, pr)
+                    }
+                    DotForm::I16Pairs => {
+                        // `a[2q]·b[2q, j] + a[2q+1]·b[2q+1, j]` per i32 lane: the pattern
+                        // Cranelift lowers to one `pmaddwd`. Exact: the i16 values are those of
+                        // ≤ 8-bit integers, so each product and the pair sum fit an i32
+                        // (|sum| ≤ 2·255² < 2³¹), and the i32 accumulation wraps as the
+                        // interpreter's `wrapping_add` of each product does, in any order.
+                        let (x, y) = (s.vcast(I16X8, av), s.vcast(I16X8, bv));
+                        let (xl, yl) = (s.fb.ins().swiden_low(x), s.fb.ins().swiden_low(y));
+                        let (xh, yh) = (s.fb.ins().swiden_high(x), s.fb.ins().swiden_high(y));
+                        let lo = s.fb.ins().imul(xl, yl);
+                        let hi = s.fb.ins().imul(xh, yh);
+                        let pr = s.fb.ins().iadd_pairwise(lo, hi);
+                        s.fb.ins().iadd(cur, pr)
+                    }
+                    DotForm::F64 => {
+                        let pr = s.fb.ins().fmul(av, bv);
+                        let t = s.fb.ins().fadd(cur, pr);
+                        if nvec == 0 {
+                            s.round_float(DType::F32, t)
+                        } else {
+                            let t32 = s.fb.ins().fvdemote(t);
+                            s.fb.ins().fvpromote_low(t32)
+                        }
+                    }
+                    DotForm::F32 => {
+                        let pr = s.fb.ins().fmul(av, bv);
+                        s.fb.ins().fadd(cur, pr)
                     }
                 };
                 s.fb.def_var(v, next);
@@ -2417,6 +2613,69 @@ impl<'a, 'f> Lower<'a, 'f> {
             let o = s.elem_addr(dbase, e, out_bytes);
             s.fb.ins().store(mf(), v, o, 0);
         });
+    }
+}
+
+/// The arithmetic of `dot`'s inner loop and the form its operands are converted to; every one
+/// reproduces the interpreter's rule bit for bit (integers: each product added to an `i32`
+/// with wrap-around; floats: the exact product added in f64 and rounded to f32 after every
+/// step, in k order).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum DotForm {
+    /// `i32` lanes, one `imul` and one `iadd` per step.
+    I32,
+    /// Integers of at most 8 bits as `i16`, two steps of k per `i32` lane: the pair products
+    /// summed in `i32` (`pmaddwd`), then added to the accumulator. Halves the multiplies and
+    /// the converted `b`'s bytes against [`DotForm::I32`].
+    I16Pairs,
+    /// `f64` lanes holding exact values: add of the exact product, then demote to f32 and
+    /// promote back (the interpreter's rule literally).
+    ///
+    /// Not fused, on measurement. The operands have at most 24 significand bits, so their
+    /// product (≤ 48 bits, magnitude within 2⁻²⁹⁸..2²⁵⁶) is exact in f64 and `fma(a, b, acc)`
+    /// rounds the same exact sum once: equal bit for bit when `a` and `b` are finite (x86's
+    /// `vfmadd` picks among NaN operands in another order than `acc + a·b`, so rows with a
+    /// non-finite operand would need the unfused loop). Built that way (a finiteness branch per
+    /// row, `vfmadd` on this AMD EPYC), it measured no faster here and the f32-lane form slower: the
+    /// fma's latency sits on each accumulator's dependency chain where the add's did, and the
+    /// multiply it saves was off that chain.
+    F64,
+    /// `f16` × `f16` in `f32` lanes. The product of two `f16` values is exact in `f32` (11 + 11
+    /// significand bits ≤ 24; magnitudes between 2⁻⁴⁸ and 2³², inside f32's normal range), so
+    /// `f32(acc + p)` rounds the exact sum once, and the interpreter's `f32(f64(acc + p))`
+    /// equals it: double rounding through 53 ≥ 2·24 + 2 bits is innocuous for addition (a sum
+    /// below f32's normal range is a multiple of 2⁻¹⁴⁹ and exact). Inf and NaN follow the same
+    /// x86 rules in both widths (the accumulator is the first operand of the add, as in the
+    /// interpreter; decoded NaNs are the canonical ones).
+    F32,
+}
+
+impl DotForm {
+    /// The form for operands `a` and `b` (both integers of at most 32 bits, or both floats
+    /// `dot_rows` converts).
+    fn choose(a: DType, b: DType) -> DotForm {
+        if a.is_int() {
+            if a.bits() <= 8 && b.bits() <= 8 { DotForm::I16Pairs } else { DotForm::I32 }
+        } else if a == DType::F16 && b == DType::F16 {
+            DotForm::F32
+        } else {
+            DotForm::F64
+        }
+    }
+
+    /// Bytes of one converted element (one accumulator, one step of `a`, one slot of `b`).
+    fn elem(self) -> usize {
+        if self == DotForm::F64 { 8 } else { 4 }
+    }
+
+    /// Accumulators per 128-bit vector.
+    fn lanes(self) -> usize {
+        16 / self.elem()
+    }
+
+    /// Elements of k per step.
+    fn k_step(self) -> usize {
+        if self == DotForm::I16Pairs { 2 } else { 1 }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Rough timings (ignored by default; run with `--ignored --nocapture`): the JIT compile time of
-//! `gemm_w3a8` and its W3A8 GEMM at m = 16, k = n = 1024 against the interpreter.
+//! `gemm_w3a8` and its W3A8 GEMM at m = 16, k = n = 1024 against the interpreter; the W4A16 and
+//! W3A8 GEMV (`gemv_report`) and GEMM (`gemm_report`, any m) at k = 4096.
 
 mod common;
 use common::*;
@@ -58,8 +59,9 @@ fn library(file: &str, name: &str, defines: &[&str]) -> tilc_vm::Kernel {
     kernel(&src, name, defines)
 }
 
-/// The median of `reps` launches of `cpu` on `args` (packed once), in milliseconds.
-fn time_launch(cpu: &CpuKernel, args: &[ArgValue], reps: usize) -> f64 {
+/// The median and the fastest of `reps` launches of `cpu` on `args` (packed once), in
+/// milliseconds (on a shared machine the fastest is the least disturbed).
+fn time_launch(cpu: &CpuKernel, args: &[ArgValue], reps: usize) -> (f64, f64) {
     let mut packed: Vec<tilc_cpu::PackedArg> = args
         .iter()
         .map(|a| match a {
@@ -76,29 +78,57 @@ fn time_launch(cpu: &CpuKernel, args: &[ArgValue], reps: usize) -> f64 {
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    times[reps / 2]
+    (times[reps / 2], times[0])
 }
 
-/// W4A16 (`gemv_a16w`, BN = BK = 64) and W3A8 (`gemm_w3a8`, BM = 32) GEMV at m = 1, k = 4096:
-/// `TILC_PERF_N` (default 4096) columns; GB/s of weight traffic (packed codes + f16 scales).
+/// `TILC_PERF_<name>` as an integer, or `default`.
+fn env_int(name: &str, default: i64) -> i64 {
+    std::env::var(format!("TILC_PERF_{name}")).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// W4A16 (`gemv_a16w`, BK = 64, BN = `TILC_PERF_BN` or 64) and W3A8 (`gemm_w3a8`, BM = 32) GEMV
+/// at m = 1, k = 4096:
+/// `TILC_PERF_N` (default 4096) columns, `TILC_PERF_REPS` launches (default 5); GB/s of weight
+/// traffic (packed codes + f16 scales) at the median.
 #[test]
 #[ignore = "timing report, not a check"]
 fn gemv_report() {
-    let n: i64 = std::env::var("TILC_PERF_N").ok().and_then(|v| v.parse().ok()).unwrap_or(4096);
-    let kk: i64 = 4096;
-    let reps = 5;
-    let w4 = library("gemv.tl", "gemv_a16w", &["BN=64", "BK=64"]);
+    let (n, kk, reps) = (env_int("N", 4096), 4096, env_int("REPS", 5) as usize);
+    let bn = format!("BN={}", env_int("BN", 64));
+    let w4 = library("gemv.tl", "gemv_a16w", &[&bn, "BK=64"]);
     let cpu = compile(&w4);
     let args = random_args(&w4, &[("m", ArgValue::Int(1)), ("n", ArgValue::Int(n)), ("k", ArgValue::Int(kk)), ("group", ArgValue::Int(128))], 11);
-    let ms = time_launch(&cpu, &args, reps);
+    let (ms, best) = time_launch(&cpu, &args, reps);
     let bytes = (kk * n / 2 + kk / 128 * n * 2) as f64;
-    eprintln!("W4A16 GEMV m=1 k={kk} n={n}: {ms:.1} ms = {:.3} GB/s of weights", bytes / ms / 1e6);
+    eprintln!("W4A16 GEMV m=1 k={kk} n={n} {bn}: {ms:.1} ms (fastest {best:.1}) = {:.3} GB/s of weights", bytes / ms / 1e6);
     let w3 = example("gemm_w3a8.tl", "gemm_w3a8", &["BM=32"]);
     let cpu = compile(&w3);
     let args = random_args(&w3, &[("m", ArgValue::Int(1)), ("n", ArgValue::Int(n)), ("k", ArgValue::Int(kk))], 12);
-    let ms = time_launch(&cpu, &args, reps);
+    let (ms, best) = time_launch(&cpu, &args, reps);
     let bytes = (kk * n * 3 / 8 + kk / 128 * n * 2) as f64;
-    eprintln!("W3A8 GEMV m=1 k={kk} n={n}: {ms:.1} ms = {:.3} GB/s of weights; {} threads", bytes / ms / 1e6, rayon::current_num_threads());
+    eprintln!("W3A8 GEMV m=1 k={kk} n={n}: {ms:.1} ms (fastest {best:.1}) = {:.3} GB/s of weights; {} threads", bytes / ms / 1e6, rayon::current_num_threads());
+}
+
+/// W4A16 (`gemm_a16w`, default tiles BM = 32, BN = 64, BK = 32, i4 weights) and W3A8
+/// (`gemm_w3a8`, BM = 32) GEMM at k = 4096: `TILC_PERF_M` rows (default 16), `TILC_PERF_N`
+/// columns (default 4096), `TILC_PERF_REPS` launches (default 3; the median and the fastest are printed).
+#[test]
+#[ignore = "timing report, not a check"]
+fn gemm_report() {
+    let (m, n, kk, reps) = (env_int("M", 16), env_int("N", 4096), 4096, env_int("REPS", 3) as usize);
+    let flops = 2.0 * (m * n * kk) as f64;
+    let w4 = library("gemm_a16w.tl", "gemm_a16w", &[]);
+    let cpu = compile(&w4);
+    let args = random_args(&w4, &[("m", ArgValue::Int(m)), ("n", ArgValue::Int(n)), ("k", ArgValue::Int(kk)), ("group", ArgValue::Int(128))], 13);
+    let (ms, best) = time_launch(&cpu, &args, reps);
+    let bytes = (kk * n / 2 + kk / 128 * n * 2) as f64;
+    eprintln!("W4A16 GEMM m={m} k={kk} n={n}: {ms:.1} ms (fastest {best:.1}) = {:.3} GB/s of weights, {:.2} GFLOP/s", bytes / ms / 1e6, flops / ms / 1e6);
+    let w3 = example("gemm_w3a8.tl", "gemm_w3a8", &["BM=32"]);
+    let cpu = compile(&w3);
+    let args = random_args(&w3, &[("m", ArgValue::Int(m)), ("n", ArgValue::Int(n)), ("k", ArgValue::Int(kk))], 14);
+    let (ms, best) = time_launch(&cpu, &args, reps);
+    let bytes = (kk * n * 3 / 8 + kk / 128 * n * 2) as f64;
+    eprintln!("W3A8 GEMM m={m} k={kk} n={n}: {ms:.1} ms (fastest {best:.1}) = {:.3} GB/s of weights, {:.2} GFLOP/s; {} threads", bytes / ms / 1e6, flops / ms / 1e6, rayon::current_num_threads());
 }
 
 /// Writes the Cranelift IR of the GEMV kernels to `$TILC_CLIF_DIR` (for reading hot loops).
