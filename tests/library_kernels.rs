@@ -51,7 +51,7 @@ fn coverage() -> Vec<Row> {
         Row {
             kernel: "gemv_a16w",
             file: "gemv.tl",
-            formats: format!("x `f16` `bf16`, m = 1..16; W {} (zero points), {}, {}", list(UINTS), list(SINTS), list(FLOATS)),
+            formats: format!("x `f16` `bf16`, m = 1..ROWS (ROWS ≤ 16; `-D ROWS=1 -D BN=256` for one token); W {} (zero points), {}, {}", list(UINTS), list(SINTS), list(FLOATS)),
             scaling: "as gemm_a16w",
             check: "f64, bound",
         },
