@@ -62,14 +62,21 @@ pub(super) fn lower(lx: &mut Lx<'_>, plan: &MmaPlan, a: &Tile, b: &Tile, c: &Til
         if ok { st } else { st.unswizzled() }
     };
     let a_st = staging(base, a, &plan.a, 1);
-    let b_st = staging(base + b_off, b, &plan.b, 0);
+    // A 16-bit B whose registers hold runs along n is staged n-contiguous ([k, n], the way it
+    // was loaded) when that takes fewer stores, and read with `ldmatrix.trans`, which hands
+    // each lane its k-pairs (the B fragment) from the rows of k.
+    let trans = (bytes == 2 && b_regs.is_none()).then(|| trans_staging(lx, plan, b, base + b_off)).flatten();
+    let b_st = trans.as_ref().map_or_else(|| staging(base + b_off, b, &plan.b, 0), |(st, _)| *st);
     let how = |regs: bool, st: &Staging| match (regs, st.period) {
         (true, _) => "in registers".to_string(),
         (false, 1) => "staged".to_string(),
         (false, p) if st.rows_per_line == 1 => format!("staged, swizzled by row mod {p}"),
         (false, p) => format!("staged, swizzled by row / {} mod {p}", st.rows_per_line),
     };
-    let (ha, hb) = (how(a_regs.is_some(), &a_st), how(b_regs.is_some(), &b_st));
+    let (ha, mut hb) = (how(a_regs.is_some(), &a_st), how(b_regs.is_some(), &b_st));
+    if trans.is_some() {
+        hb = format!("{hb} along n, read by ldmatrix.trans");
+    }
     if let Some(line) = lx.info.dots.last_mut() {
         line.push_str(&format!("; A {ha}, B {hb}"));
     }
@@ -86,9 +93,10 @@ pub(super) fn lower(lx: &mut Lx<'_>, plan: &MmaPlan, a: &Tile, b: &Tile, c: &Til
         Some(regs) => pack_registers(lx, elem_a, &regs),
         None => read_fragments(lx, &plan.a, elem_a, a_st),
     };
-    let b_frags = match b_regs {
-        Some(regs) => pack_registers(lx, elem_b, &regs),
-        None => read_fragments(lx, &plan.b, elem_b, b_st),
+    let b_frags = match (b_regs, trans) {
+        (Some(regs), _) => pack_registers(lx, elem_b, &regs),
+        (None, Some((st, lanes))) => read_b_fragments_trans(lx, plan, st, lanes),
+        (None, None) => read_fragments(lx, &plan.b, elem_b, b_st),
     };
     let a_frags = group(lx, &a_frags, rm * kk);
     let b_frags = group(lx, &b_frags, kk * rn);
@@ -327,6 +335,72 @@ fn contiguous(st: &Staging, map: &ThreadMap, threads: usize, j: usize, len: usiz
             let first = at(t, j);
             first % span == 0 && (1..len).all(|e| at(t, j + e) == first + e as i64 * st.bytes)
         })
+}
+
+/// Where the lanes of an `ldmatrix.x2.trans` point for every B atom of the plan (k-step `p`,
+/// n-atom `jn`): lane `l < 16` at row `16p + l` of the k axis, at the warp's first column of
+/// the atom (lanes 16–31 repeat them; `.x2` ignores them). As a layout over B's `[k, n]` with
+/// 8 slots per atom (only the first, the row start, is used):
+///
+/// ```text
+/// replica(wm) * spatial(1, wn) * local(kk, rn) * replica(2) * spatial(16, 1) * local(1, 8)
+/// ```
+fn trans_lanes(plan: &MmaPlan) -> RegisterLayout {
+    use tilc_layout::register::{compose, local, spatial};
+    let (wm, wn) = plan.warps;
+    let (_, rn, kk) = plan.repeats;
+    let lanes = compose(&compose(&RegisterLayout::replica(2), &spatial(&[16, 1])), &local(&[1, 8]));
+    compose(&compose(&compose(&RegisterLayout::replica(wm), &spatial(&[1, wn])), &local(&[kk, rn])), &lanes)
+}
+
+/// The n-contiguous staging of a 16-bit B and its `ldmatrix` lane map, when the plan's atom is
+/// m16n8k16, both the stores and the lane addresses decompose, and it takes fewer stores than
+/// the k-contiguous staging; else `None`.
+fn trans_staging(lx: &Lx<'_>, plan: &MmaPlan, b: &Tile, base: u32) -> Option<(Staging, ThreadMap)> {
+    if plan.mnk != (16, 8, 16) {
+        return None;
+    }
+    let lanes = ThreadMap::new(&trans_lanes(plan));
+    let pick = |st: Staging| {
+        let fits = |st: &Staging| st.decomposes(&b.map, lx.threads, false) && st.decomposes(&lanes, lx.threads, false);
+        if lx.swizzle && fits(&st) {
+            Some(st)
+        } else {
+            let plain = st.unswizzled();
+            fits(&plain).then_some(plain)
+        }
+    };
+    let st = pick(Staging::new(base, &b.shape, 1, 2))?;
+    let k_major = Staging::new(base, &b.shape, 0, 2);
+    (store_count(&st, &b.map, lx.threads) < store_count(&k_major, &b.map, lx.threads)).then_some((st, lanes))
+}
+
+/// How many stores [`stage`] issues for `map` into `st` (the widest contiguous runs first).
+fn store_count(st: &Staging, map: &ThreadMap, threads: usize) -> usize {
+    let per_word = 2;
+    let (mut j, mut count) = (0, 0);
+    while j < map.slots {
+        j += [4usize, 2, 1].into_iter().find(|&w| contiguous(st, map, threads, j, w * per_word)).map_or(1, |w| w * per_word);
+        count += 1;
+    }
+    count
+}
+
+/// B's fragment words read from its n-contiguous staging with one `ldmatrix.x2.trans` per
+/// atom, in the plan's (k-step, n-atom, register) order.
+fn read_b_fragments_trans(lx: &mut Lx<'_>, plan: &MmaPlan, st: Staging, lanes: ThreadMap) -> Vec<simt::Value> {
+    let (_, rn, kk) = plan.repeats;
+    let mut ptrs = StagedPtrs::new(lx, st, lanes);
+    let mut words = Vec::with_capacity(2 * kk * rn);
+    for p in 0..kk {
+        for jn in 0..rn {
+            let ptr = ptrs.slot_ptr(lx, (p * rn + jn) * 8);
+            let pair = lx.b.ldmatrix(2, true, ptr);
+            words.push(lx.b.extract(pair, 0));
+            words.push(lx.b.extract(pair, 1));
+        }
+    }
+    words
 }
 
 /// Stages both operands of a `wgmma`/`tcgen05` dot in the scratch area in the canonical K-major
