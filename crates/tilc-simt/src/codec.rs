@@ -310,10 +310,10 @@ pub fn encode_operand(b: &mut Builder, d: DType, x: Value) -> Value {
 fn rounded_half_code(b: &mut Builder, fmt: HalfFormat, x: Value) -> Option<Value> {
     let k = b.kernel();
     let kind = |v: Value| k.def_inst(v).map(|i| k.insts[i].kind.clone());
-    let (inf_code, max_code) = match fmt {
-        HalfFormat::F16 => (0x7c00u32, 0x7bffu32),
-        HalfFormat::BF16 => (0x7f80, 0x7f7f),
-    };
+    let format = if fmt == HalfFormat::F16 { FloatFormat::F16 } else { FloatFormat::BF16 };
+    let inf_code = format.inf_code().expect("f16 and bf16 have infinities") as u32;
+    // The largest finite magnitude sits just below the infinity.
+    let max_code = inf_code - 1;
     match kind(x)? {
         InstKind::Cast(CastOp::HalfToF(f), h, _) if f == fmt => Some(b.cast(CastOp::ZExt, h, Type::I32)),
         // select(x != x, x, r): a NaN either way.
@@ -324,10 +324,9 @@ fn rounded_half_code(b: &mut Builder, fmt: HalfFormat, x: Value) -> Option<Value
             let Some(InstKind::Unary(UnaryOp::FAbs, a)) = kind(abs) else { return None };
             let Some(InstKind::Select(_, neg_max, pos_max)) = kind(m) else { return None };
             let max = f64::from(f32::from_bits(k.const_bits(pos_max)? as u32));
-            let is_max = |v: f64| v == if fmt == HalfFormat::F16 { 65504.0 } else { f32::from_bits(0x7f7f_0000) as f64 };
             let saturating = a == r0
                 && k.const_bits(inf)? as u32 == f32::INFINITY.to_bits()
-                && is_max(max)
+                && max == format.max_finite()
                 && f64::from(f32::from_bits(k.const_bits(neg_max)? as u32)) == -max;
             let Some(InstKind::Cast(CastOp::HalfToF(f), h, _)) = kind(r0) else { return None };
             if !saturating || f != fmt {

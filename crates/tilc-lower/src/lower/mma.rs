@@ -448,10 +448,8 @@ pub(super) fn allocate_tensor_memory(lx: &mut Lx<'_>) {
     let shared = lx.shared_next.next_multiple_of(8);
     lx.shared_next = shared + 16;
     let tid = lx.tid();
-    let five = lx.b.i32(5);
-    let warp = lx.b.shr_u(tid, five);
+    let first_warp = is_first_warp(lx);
     let zero = lx.b.i32(0);
-    let first_warp = lx.b.cmp(simt::CmpOp::Eq, warp, zero);
     let slot = lx.b.i32(shared as i32 + 8);
     let slot = lx.b.shared_addr(slot);
     lx.b.if_then(first_warp, |b| {
@@ -480,14 +478,24 @@ pub(super) fn free_tensor_memory(lx: &mut Lx<'_>) {
     lx.b.tcgen05_fence(false);
     lx.b.barrier();
     lx.b.tcgen05_fence(true);
-    let tid = lx.tid();
-    let five = lx.b.i32(5);
-    let warp = lx.b.shr_u(tid, five);
-    let zero = lx.b.i32(0);
-    let first_warp = lx.b.cmp(simt::CmpOp::Eq, warp, zero);
+    let first_warp = is_first_warp(lx);
     lx.b.if_then(first_warp, |b| {
         b.tmem_dealloc(tm.taddr, tm.cols);
     });
+}
+
+/// This thread's warp index, `tid / 32`.
+fn warp_index(lx: &mut Lx<'_>) -> simt::Value {
+    let tid = lx.tid();
+    let five = lx.b.i32(5);
+    lx.b.shr_u(tid, five)
+}
+
+/// Whether this thread is in warp 0 (which allocates and frees tensor memory).
+fn is_first_warp(lx: &mut Lx<'_>) -> simt::Value {
+    let warp = warp_index(lx);
+    let zero = lx.b.i32(0);
+    lx.b.cmp(simt::CmpOp::Eq, warp, zero)
 }
 
 /// Splits `cols` (a multiple of 8) into `tcgen05.ld`/`st` pieces: (first column, width), widths
@@ -521,8 +529,7 @@ fn tcgen05(lx: &mut Lx<'_>, plan: &MmaPlan, slice: u16, a: &Tile, b: &Tile, c: &
     // This thread's cells: lane 32 · (warp mod 4) + lane (its row), columns from its
     // warpgroup's slice.
     let tid = lx.tid();
-    let five = lx.b.i32(5);
-    let warp = lx.b.shr_u(tid, five);
+    let warp = warp_index(lx);
     let three = lx.b.i32(3);
     let quarter = lx.b.and(warp, three);
     let twenty_one = lx.b.i32(21);
